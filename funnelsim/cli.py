@@ -1,0 +1,190 @@
+"""``funnelsim`` command line: a thin layer that parses, calls the library and prints.
+
+Known problems (bad scenario files, missing files) exit with code 2 and a located
+message; nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from funnelsim import __version__
+from funnelsim.errors import FunnelsimError, ScenarioError
+from funnelsim.funnel import list_presets, load_preset
+
+app = typer.Typer(
+    name="funnelsim",
+    help="Simulate and forecast customer journeys (marketing funnels).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class EngineName(str, Enum):
+    counts = "counts"
+    expected = "expected"
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"funnelsim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Simulate and forecast customer journeys (marketing funnels)."""
+
+
+def _report_problems(exc: ScenarioError) -> None:
+    n = len(exc.problems)
+    err.print(f"[bold red]✗ {escape(exc.source or 'input')}: {n} problem{'s' if n != 1 else ''}[/]")
+    for p in exc.problems:
+        where = escape(p.location())
+        path = escape(".".join(str(x) for x in p.path) or "(top level)")
+        hint = f" [dim]— {escape(p.hint)}[/]" if p.hint else ""
+        err.print(f"  [cyan]{where}[/] [bold]{path}[/]: {escape(p.message)}{hint}")
+
+
+def _fail(exc: FunnelsimError) -> None:
+    if isinstance(exc, ScenarioError):
+        _report_problems(exc)
+    else:
+        err.print(f"[bold red]✗ {escape(str(exc))}[/]")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                help="Output folder (default: outputs.dir, "
+                                                     "else out/<scenario stem>).")] = None,
+    replicates: Annotated[int | None, typer.Option("--replicates", "-n", min=1,
+                                                   help="Override the number of replicates.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Override the seed.")] = None,
+    engine: Annotated[EngineName | None, typer.Option("--engine", help="Override the engine.")] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write plots.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+) -> None:
+    """Forecast a scenario and write summary.csv, timeseries.csv, results.nc and plots."""
+    from funnelsim.scenario import load_scenario, resolved_scenario, write_outputs
+    from funnelsim.scenario import run as run_scenario
+
+    try:
+        spec = load_scenario(scenario)
+    except FunnelsimError as exc:
+        _fail(exc)
+    if output is None:
+        output = (scenario.parent / spec.outputs.dir) if spec.outputs.dir else \
+            Path("out") / scenario.stem
+    engine_name = engine.value if engine else spec.engine
+    n = replicates or spec.replicates
+    total = 1 if engine_name == "expected" else n
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, disable=quiet, transient=False) as bar:
+        task = bar.add_task(f"{spec.name} ({engine_name})", total=total)
+        result = run_scenario(spec, replicates=n, seed=seed, engine=engine_name,
+                              progress=lambda k: bar.advance(task, k))
+    try:
+        write_outputs(result, output, resolved_scenario(spec, result), plots=plots and spec.outputs.plots)
+    except OSError as exc:
+        err.print(f"[bold red]✗ could not write outputs to {escape(str(output))}: {escape(str(exc))}[/]")
+        raise typer.Exit(code=2) from None
+    if not quiet:
+        _headline(result)
+    out.print(f"[green]✓[/] wrote {escape(str(output))}/ (seed {result.dataset.attrs['seed']})")
+
+
+def _headline(result) -> None:  # noqa: ANN001 - SimulationResult, imported lazily
+    table = Table(title=f"{result.dataset.attrs.get('title', '')}: totals over the horizon",
+                  title_justify="left")
+    table.add_column("scenario")
+    table.add_column("metric")
+    table.add_column("mean", justify="right")
+    table.add_column("90% interval", justify="right")
+    for row in result.summary().itertuples():
+        pct = row.metric.endswith("_rate")
+        fmt = (lambda v: f"{v:.1%}") if pct else (lambda v: f"{v:,.0f}")
+        table.add_row(row.scenario, row.metric, fmt(row.mean), f"{fmt(row.p05)} – {fmt(row.p95)}")
+    out.print(table)
+
+
+@app.command()
+def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
+    """Check a scenario file; list every problem with its location (exit code 2)."""
+    from funnelsim.scenario import build_funnel, load_scenario
+
+    try:
+        spec = load_scenario(scenario)
+    except FunnelsimError as exc:
+        _fail(exc)
+    funnel = build_funnel(spec.funnel)
+    h = spec.horizon
+    out.print(f"[green]✓[/] {escape(str(scenario))} is valid: {len(funnel.stages) - 1} stages + lost, "
+              f"goal {funnel.goal!r}, {h.periods} {h.step}s from {h.start}, "
+              f"{spec.replicates} replicates, engine {spec.engine}")
+
+
+@app.command()
+def presets(
+    name: Annotated[str | None, typer.Argument(help="Show this preset's YAML.")] = None,
+) -> None:
+    """List the shipped journey presets (use one with `funnel: NAME` in a scenario)."""
+    available = list_presets()
+    if name is not None:
+        if name not in available:
+            from funnelsim.errors import did_you_mean
+
+            err.print(f"[bold red]✗ unknown preset {name!r}[/] [dim]— {did_you_mean(name, available)}[/]")
+            raise typer.Exit(code=2)
+        out.print(yaml.safe_dump(load_preset(name), sort_keys=False, allow_unicode=True), end="")
+        return
+    table = Table(title="Journey presets (illustrative numbers)", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("stages")
+    table.add_column("goal")
+    for key in available:
+        spec = load_preset(key)
+        table.add_row(key, " → ".join(spec["stages"]), spec["goal"])
+    out.print(table)
+
+
+@app.command()
+def schema(
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to a file.")] = None,
+) -> None:
+    """Print the JSON Schema of scenario files (for editor completion and checks)."""
+    from funnelsim.scenario import json_schema
+
+    text = json.dumps(json_schema(), indent=2)
+    if output is None:
+        sys.stdout.write(text + "\n")
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

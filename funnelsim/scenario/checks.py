@@ -1,0 +1,166 @@
+"""Turn everything wrong with a scenario into located :class:`~funnelsim.errors.Problem` s.
+
+Two passes over the raw YAML data, so that one run reports every problem:
+1. the pydantic schema (types, ranges, unknown keys with "did you mean");
+2. cross-references the schema cannot see (stage names used in ``next``, ``goal``,
+   ``arrivals.stage``, ``population.initial``; a path from the entry to the goal).
+Pass 2 reads the raw data defensively: parts that are malformed were reported by pass 1.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from funnelsim.errors import Problem, did_you_mean
+from funnelsim.funnel import LOST
+from funnelsim.scenario.schema import Scenario
+
+__all__ = ["schema_problems", "reference_problems"]
+
+_HINTS = {
+    "date_from_datetime_parsing": "write dates as YYYY-MM-DD, e.g. 2026-11-01",
+    "date_parsing": "write dates as YYYY-MM-DD, e.g. 2026-11-01",
+    "date_type": "write dates as YYYY-MM-DD, e.g. 2026-11-01",
+    "greater_than": "use a positive number",
+    "greater_than_equal": "negative values make no sense here",
+    "less_than_equal": "a probability is between 0 and 1",
+    "int_parsing": "use a whole number",
+    "float_parsing": "use a number",
+    "dict_type": "this should be a mapping of `key: value` lines",
+}
+
+
+class _DictValue:
+    """Marker: the next location part is a dict key whose value has type ``inner``."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+
+def _walk_loc(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """Resolve ``loc`` through models and dicts (dict keys are skipped)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, _DictValue):
+            current = _unwrap(current.inner)
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        current = _unwrap(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> Any:
+    for _ in range(6):
+        origin = typing.get_origin(tp)
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if origin is dict and len(args) == 2:
+            return _DictValue(args[1])
+        if origin is not None and args:
+            tp = args[0]
+        else:
+            return tp
+    return tp
+
+
+def schema_problems(raw: Mapping) -> list[Problem]:
+    """Problems found by the pydantic schema, with paths and hints."""
+    try:
+        Scenario.model_validate(raw)
+    except ValidationError as exc:
+        out = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+            kind = err["type"]
+            if kind == "extra_forbidden":
+                parent = _walk_loc(Scenario, loc[:-1])
+                allowed = list(parent.model_fields) if parent else []
+                out.append(Problem(loc, f"unknown key {loc[-1]!r}", did_you_mean(str(loc[-1]), allowed)))
+            elif kind == "missing":
+                out.append(Problem(loc, f"required key {loc[-1]!r} is missing"))
+            elif kind == "value_error":
+                out.append(Problem(loc, err["msg"].removeprefix("Value error, ")))
+            else:
+                got = err.get("input")
+                shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+                out.append(Problem(loc, err["msg"] + shown, _HINTS.get(kind, "")))
+        return out
+    return []
+
+
+def _is_union_tag(part: object) -> bool:
+    # pydantic inserts the member type name for unions / function validators in loc
+    return isinstance(part, str) and (part.startswith("function-") or part in {"float", "int", "str",
+                                                                               "constrained-float"})
+
+
+def _mapping(value: Any) -> Mapping:
+    return value if isinstance(value, Mapping) else {}
+
+
+def reference_problems(raw: Mapping) -> list[Problem]:
+    """Problems in how the parts of a scenario refer to each other."""
+    funnel = _mapping(raw.get("funnel"))
+    stages_raw = _mapping(funnel.get("stages"))
+    if not stages_raw:
+        return []  # nothing to cross-check; the schema reported why
+    stages = [str(s) for s in stages_raw]
+    known = stages + ([LOST] if LOST not in stages else [])
+    out: list[Problem] = []
+
+    def check_stage(path: tuple, name: Any, what: str, allow_lost: bool = True) -> bool:
+        choices = known if allow_lost else stages
+        if name is None or name in choices:
+            return True
+        out.append(Problem(path, f"unknown stage {name!r} in {what}", did_you_mean(str(name), choices)))
+        return False
+
+    ok = True
+    for stage, spec in stages_raw.items():
+        spec = _mapping(spec)
+        for form in ("next", "rates"):
+            for target in _mapping(spec.get(form)):
+                path = ("funnel", "stages", stage, form, target)
+                ok &= check_stage(path, target, f"`{form}` of {stage!r}")
+    goal = funnel.get("goal")
+    if goal == LOST:
+        out.append(Problem(("funnel", "goal"), "the goal cannot be `lost`",
+                           "name the stage whose entries are conversions"))
+        ok = False
+    elif goal is not None:
+        ok &= check_stage(("funnel", "goal"), goal, "`goal`", allow_lost=False)
+    entry = funnel.get("entry")
+    ok &= check_stage(("funnel", "entry"), entry, "`entry`", allow_lost=False)
+
+    arrivals = _mapping(raw.get("arrivals"))
+    arrival_stage = arrivals.get("stage")
+    ok &= check_stage(("arrivals", "stage"), arrival_stage, "`arrivals.stage`", allow_lost=False)
+    for stage in _mapping(_mapping(raw.get("population")).get("initial")):
+        check_stage(("population", "initial", stage), stage, "`population.initial`")
+
+    if ok and goal is not None:
+        start = arrival_stage or entry or stages[0]
+        if not _reaches(stages_raw, str(start), str(goal)):
+            where = ("arrivals", "stage") if arrival_stage else ("funnel", "goal")
+            out.append(Problem(where, f"no path from the entry stage {start!r} to the goal {goal!r}",
+                               "add an edge (in `next` or `rates`) that leads towards the goal"))
+    return out
+
+
+def _reaches(stages: Mapping, start: str, goal: str) -> bool:
+    seen, frontier = {start}, [start]
+    while frontier:
+        spec = _mapping(stages.get(frontier.pop()))
+        table = _mapping(spec.get("next")) or _mapping(spec.get("rates"))
+        for target, value in table.items():
+            if isinstance(value, int | float) and value > 0 and target not in seen:
+                seen.add(target)
+                frontier.append(target)
+    return goal in seen

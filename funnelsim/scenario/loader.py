@@ -1,0 +1,99 @@
+"""Read a scenario file, resolve its funnel reference, and report every problem at once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from funnelsim.errors import Problem, ScenarioError, did_you_mean
+from funnelsim.funnel import list_presets, load_preset
+from funnelsim.scenario.checks import reference_problems, schema_problems
+from funnelsim.scenario.schema import Scenario
+from funnelsim.scenario.yamlio import LineMap, read_yaml
+
+__all__ = ["load_scenario", "validate_file"]
+
+
+def _resolve_funnel(raw: dict, base: Path, lines: LineMap, label: str) -> list[Problem]:
+    """Replace a preset name or funnel-file path in ``raw["funnel"]`` by its mapping."""
+    ref = raw.get("funnel")
+    if not isinstance(ref, str):
+        return []
+    presets = list(list_presets())
+    if ref in presets:
+        raw["funnel"] = load_preset(ref)
+        return []
+    path = Path(ref) if Path(ref).is_absolute() else base / ref
+    looks_like_file = ref.endswith((".yaml", ".yml")) or "/" in ref
+    if not looks_like_file:
+        return [Problem(("funnel",), f"unknown preset {ref!r}", did_you_mean(ref, presets))]
+    try:
+        data, funnel_lines = read_yaml(path, prefix=("funnel",), label=str(Path(label).parent / ref)
+                                       if not Path(ref).is_absolute() else ref)
+    except ScenarioError as exc:
+        return [Problem(p.path, p.message, p.hint or "presets: " + ", ".join(presets))
+                for p in exc.problems]
+    if isinstance(data, Mapping) and "funnel" in data and "stages" not in data:
+        data = data["funnel"]
+        funnel_lines = {(k[:1] + k[2:]): v for k, v in funnel_lines.items() if k[1:2] == ("funnel",)}
+    raw["funnel"] = data
+    lines.update({k: v for k, v in funnel_lines.items() if k[:1] == ("funnel",) and len(k) > 1})
+    return []
+
+
+def _locate(problem: Problem, lines: LineMap, label: str) -> Problem:
+    path = problem.path
+    for n in range(len(path), -1, -1):
+        if path[:n] in lines:
+            file, line = lines[path[:n]]
+            return Problem(problem.path, problem.message, problem.hint, file=file, line=line)
+    return Problem(problem.path, problem.message, problem.hint, file=label)
+
+
+def collect_problems(raw: Any, base: Path, lines: LineMap, label: str) -> list[Problem]:
+    """Every problem in the parsed scenario ``raw``, located."""
+    if not isinstance(raw, dict):
+        got = "an empty file" if raw is None else f"a {type(raw).__name__}"
+        return [Problem((), f"a scenario file must be a mapping of keys, got {got}",
+                        "start from scenarios/bike_shop.yaml", file=label, line=1)]
+    problems = _resolve_funnel(raw, base, lines, label)
+    if not problems:
+        problems = schema_problems(raw) + reference_problems(raw)
+    unique = list(dict.fromkeys(_locate(p, lines, label) for p in problems))
+    return sorted(unique, key=lambda p: (p.file != label, p.file or "", p.line or 0))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario file.
+
+    Raises :class:`~funnelsim.errors.ScenarioError` listing every problem, each with its
+    file, line, YAML path and a hint.
+
+    >>> s = load_scenario("scenarios/bike_shop.yaml")  # doctest: +SKIP
+    >>> s.funnel.goal  # doctest: +SKIP
+    'conversion'
+    """
+    path = Path(path)
+    label = str(path)
+    raw, lines = read_yaml(path, label=label)
+    problems = collect_problems(raw, path.parent, lines, label)
+    if problems:
+        raise ScenarioError(problems, label)
+    scenario = Scenario.model_validate(raw)
+    scenario._source = path
+    return scenario
+
+
+def validate_file(path: str | Path) -> list[Problem]:
+    """All problems in a scenario file (empty when it is valid)."""
+    try:
+        load_scenario(path)
+    except ScenarioError as exc:
+        return exc.problems
+    return []
+
+
+def source_of(scenario: Scenario) -> Path | None:
+    """The file a scenario was loaded from, if any."""
+    return scenario._source
