@@ -155,7 +155,7 @@ def presets(
 
             err.print(f"[bold red]✗ unknown preset {name!r}[/] [dim]— {did_you_mean(name, available)}[/]")
             raise typer.Exit(code=2)
-        out.print(yaml.safe_dump(load_preset(name), sort_keys=False, allow_unicode=True), end="")
+        sys.stdout.write(yaml.safe_dump(load_preset(name), sort_keys=False, allow_unicode=True))
         return
     table = Table(title="Journey presets (illustrative numbers)", title_justify="left")
     table.add_column("name", style="bold")
@@ -163,7 +163,7 @@ def presets(
     table.add_column("goal")
     for key in available:
         spec = load_preset(key)
-        table.add_row(key, " → ".join(spec["stages"]), spec["goal"])
+        table.add_row(key, " → ".join(s for s in spec["stages"] if s != "lost"), spec["goal"])
     out.print(table)
 
 

@@ -9,48 +9,66 @@ import yaml
 
 from funnelsim.errors import Problem, ScenarioError
 
-__all__ = ["read_yaml", "LineMap"]
+__all__ = ["read_yaml", "read_yaml_with_problems", "LineMap"]
 
 #: path within the document → (file, 1-based line)
 LineMap = dict[tuple[str | int, ...], tuple[str, int]]
 
 
 class _Loader(yaml.SafeLoader):
-    """Safe loader that rejects duplicate keys (a silent overwrite is a classic YAML trap)."""
+    """Safe loader that keeps impossible dates (``2026-13-45``) as text for the schema to report."""
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})",
-                key_node.start_mark)
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return loader.construct_scalar(node)
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
-def _walk(node: yaml.Node, path: tuple, label: str, out: LineMap) -> None:
+def _walk(node: yaml.Node, path: tuple, label: str, out: LineMap, dups: list[Problem]) -> None:
+    """Record the line of every key under ``node``; report keys given twice in one mapping
+    (a silent overwrite is a classic YAML trap)."""
     out[path] = (label, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value
-            out[path + (key,)] = (label, key_node.start_mark.line + 1)
-            _walk(value_node, path + (key,), label, out)
-            out[path + (key,)] = (label, key_node.start_mark.line + 1)
+            line = key_node.start_mark.line + 1
+            if isinstance(key_node, yaml.ScalarNode) and key in seen:
+                dups.append(Problem(path + (key,), f"duplicate key {key!r} (first on line {seen[key]})",
+                                    "YAML keeps only the last one: remove or rename one of them",
+                                    file=label, line=line))
+            elif isinstance(key_node, yaml.ScalarNode):
+                seen[key] = line
+            _walk(value_node, path + (key,), label, out, dups)
+            out[path + (key,)] = (label, line)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, path + (i,), label, out)
+            _walk(item, path + (i,), label, out, dups)
 
 
 def read_yaml(path: str | Path, prefix: tuple = (), label: str | None = None) -> tuple[Any, LineMap]:
     """Parse a YAML file; return the data and the line of each key path.
 
-    Raises :class:`ScenarioError` for a missing file or invalid YAML, with the location.
+    Raises :class:`ScenarioError` for a missing file, invalid YAML or duplicate keys, with
+    the location.
+    """
+    data, lines, duplicates = read_yaml_with_problems(path, prefix, label)
+    if duplicates:
+        raise ScenarioError(duplicates, label or str(path))
+    return data, lines
+
+
+def read_yaml_with_problems(path: str | Path, prefix: tuple = (),
+                            label: str | None = None) -> tuple[Any, LineMap, list[Problem]]:
+    """Like :func:`read_yaml`, but duplicate keys come back as problems (the last value
+    wins), so that they can be reported together with everything else in the file.
+
+    Raises :class:`ScenarioError` for a missing file or invalid YAML.
     """
     path = Path(path)
     label = label or str(path)
@@ -67,15 +85,22 @@ def read_yaml(path: str | Path, prefix: tuple = (), label: str | None = None) ->
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(
-            [Problem(prefix, f"not valid YAML: {problem}",
-                     "check indentation, colons and quotes near this line", file=label, line=line)],
-            label,
-        ) from None
+        raise ScenarioError([_syntax_problem(exc, prefix, label)], label) from None
     lines: LineMap = {}
+    duplicates: list[Problem] = []
     if node is not None:
-        _walk(node, prefix, label, lines)
-    return data, lines
+        _walk(node, prefix, label, lines, duplicates)
+    return data, lines, duplicates
+
+
+def _syntax_problem(exc: yaml.YAMLError, prefix: tuple, label: str) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    message = f"not valid YAML: {getattr(exc, 'problem', None) or exc}"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context:
+        started = context_mark.line + 1 if context_mark is not None else None
+        message += f" ({context}" + (f" that starts on line {started})" if started not in (None, line)
+                                     else ")")
+    return Problem(prefix, message, "check indentation, colons, brackets and quotes near this line",
+                   file=label, line=line)

@@ -1,0 +1,159 @@
+"""Count-engine scaling benchmark: cost must not grow with the number of customers.
+
+Measures :class:`funnelsim.engines.counts.CountEngine` on an 8-stage journey (stages
+``s0..s7`` plus the absorbing ``lost``, with backward edges, skips and repeat events)
+over 365 daily steps and 1000 replicates, with the whole population (1e3, 1e6, 1e9)
+starting in ``s0`` and no arrivals. Against it runs a naive per-customer simulation of
+the same discrete-time chain (``funnel.step_matrix(1.0)``): one state per customer, one
+uniform draw per customer per day, vectorised over customers with numpy. The naive
+baseline runs at smaller sizes and a few replicates; its cost per customer-replicate
+is extrapolated linearly to the larger populations (and labelled so).
+
+A sanity check compares the mean last-day occupancy of both simulators with the exact
+``initial @ P**365``.
+
+Run::
+
+    python benchmarks/engine_scaling.py            # full run (a few minutes)
+    python benchmarks/engine_scaling.py --quick    # smoke test (100 replicates)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from funnelsim.dynamics import compile_model
+from funnelsim.engines.counts import CountEngine
+from funnelsim.funnel import Funnel
+
+DAYS = 365
+STAGES = [f"s{i}" for i in range(8)]
+# hazards per day; every stage's total is <= 0.5, so the engine's clock step is one day
+RATES: dict[str, dict[str, float]] = {
+    "s0": {"s1": 0.15, "s2": 0.03, "lost": 0.01},
+    "s1": {"s2": 0.12, "s0": 0.04, "lost": 0.01},
+    "s2": {"s3": 0.10, "s1": 0.05, "s4": 0.02, "lost": 0.01},
+    "s3": {"s4": 0.12, "s2": 0.03, "lost": 0.01},
+    "s4": {"s5": 0.15, "s3": 0.03, "lost": 0.01},
+    "s5": {"s6": 0.20, "s4": 0.05, "lost": 0.01},
+    "s6": {"s7": 0.10, "s6": 0.05, "lost": 0.005},  # s6 -> s6: repeat purchase
+    "s7": {"s6": 0.01, "s7": 0.03, "s1": 0.02, "lost": 0.002},  # loyal; may re-enter s1
+}
+
+
+def journey() -> Funnel:
+    """The benchmark journey: 8 stages s0..s7 + lost, goal s6 (last but one)."""
+    return Funnel.from_rates(RATES, goal="s6", stages=STAGES)
+
+
+def run_counts(funnel: Funnel, population: int, replicates: int, seed: int) -> tuple[float, np.ndarray]:
+    """Seconds for one count-engine run and its mean last-day occupancy."""
+    model = compile_model(funnel, start="2026-01-01", periods=DAYS, dt=1.0,
+                          initial={STAGES[0]: float(population)})
+    t0 = time.perf_counter()
+    raw = CountEngine().run(model, replicates, seed)
+    return time.perf_counter() - t0, raw.occupancy[:, -1].mean(axis=0)
+
+
+def naive_cumulative(p: np.ndarray) -> np.ndarray:
+    """Cumulative step-matrix rows, forced to exactly 1 from each row's last positive entry."""
+    cum = np.cumsum(p, axis=1)
+    last = p.shape[1] - 1 - np.argmax(p[:, ::-1] > 0, axis=1)
+    cum[np.arange(p.shape[1])[None, :] >= last[:, None]] = 1.0
+    return cum
+
+
+def run_naive(p: np.ndarray, population: int, replicates: int,
+              rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """Per-customer simulation; seconds and mean last-day occupancy per stage."""
+    cum = naive_cumulative(p)
+    s = p.shape[0]
+    totals = np.zeros(s)
+    t0 = time.perf_counter()
+    for _ in range(replicates):
+        state = np.zeros(population, dtype=np.intp)
+        for _ in range(DAYS):
+            u = rng.random(population)
+            state = (u[:, None] >= cum[state]).sum(axis=1)
+        totals += np.bincount(state, minlength=s)
+    return time.perf_counter() - t0, totals / replicates
+
+
+def max_rel_diff(mean: np.ndarray, exact: np.ndarray, min_share: float = 0.005) -> float:
+    """Largest |mean/exact - 1| over stages holding at least ``min_share`` of the population."""
+    keep = exact >= min_share * exact.sum()
+    return float(np.max(np.abs(mean[keep] / exact[keep] - 1.0)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 replicates, small naive sizes")
+    parser.add_argument("--seed", type=int, default=20260101)
+    args = parser.parse_args()
+
+    replicates = 100 if args.quick else 1000
+    count_sizes = [10**3, 10**6, 10**9]
+    naive_sizes = [10**3, 10**4] if args.quick else [10**3, 10**4, 10**5]
+    naive_reps = 3 if args.quick else 5
+    funnel = journey()
+    p = funnel.step_matrix(1.0)
+    rng = np.random.default_rng(args.seed)
+    print(f"journey: {len(STAGES)} stages + lost, {len(funnel.edges)} edges, goal {funnel.goal}; "
+          f"{DAYS} daily steps; seed {args.seed}")
+
+    run_counts(funnel, 1000, 2, args.seed)  # warm-up (imports, caches)
+    print(f"\ncount engine, {replicates} replicates x {DAYS} days:")
+    count_s: dict[int, float] = {}
+    for n in count_sizes:
+        secs, _ = run_counts(funnel, n, replicates, args.seed)
+        count_s[n] = secs / replicates
+        print(f"  N = {n:>13,}  {secs:8.2f} s total  {count_s[n] * 1e3:8.3f} ms/replicate")
+    flat = count_s[count_sizes[-1]] / count_s[count_sizes[0]]
+
+    print(f"\nnaive per-customer simulation, {naive_reps} replicates x {DAYS} days:")
+    naive_s: dict[int, float] = {}
+    for n in naive_sizes:
+        secs, _ = run_naive(p, n, naive_reps, rng)
+        naive_s[n] = secs / naive_reps
+        print(f"  N = {n:>13,}  {naive_s[n]:10.4f} s/replicate  "
+              f"{naive_s[n] / n * 1e9:8.1f} ns/customer-replicate  "
+              f"{naive_s[n] / (n * DAYS) * 1e9:6.2f} ns/customer-day")
+    largest = naive_sizes[-1]
+    per_customer = naive_s[largest] / largest  # linear model from the largest measured size
+
+    print("\nper replicate (365 days); naive extrapolated linearly from "
+          f"N = {largest:,} where not measured")
+    print(f"  {'population':>13}  {'count s/rep':>12}  {'naive s/rep':>12}  {'':12}  "
+          f"{'naive/count':>12}")
+    for n in count_sizes:
+        measured = n in naive_s
+        naive = naive_s[n] if measured else per_customer * n
+        tag = "measured" if measured else "extrapolated"
+        print(f"  {n:>13,}  {count_s[n]:12.5f}  {naive:12.4g}  {tag:12}  "
+              f"{naive / count_s[n]:12.3g}")
+    print(f"  {'flatness (count engine, 1e9 / 1e3)':>41}: {flat:.3f}")
+
+    check_n = 10**4
+    init = np.zeros(funnel.n_stages)
+    init[0] = check_n
+    exact = init @ np.linalg.matrix_power(p, DAYS)
+    _, count_mean = run_counts(funnel, check_n, replicates, args.seed + 1)
+    check_reps = 4 * naive_reps
+    _, naive_mean = run_naive(p, check_n, check_reps, rng)
+    print(f"\nsanity check at N = {check_n:,}, mean last-day occupancy vs initial @ P^{DAYS} "
+          f"(counts: {replicates} replicates, naive: {check_reps})")
+    print("  " + "  ".join(f"{s:>8}" for s in funnel.stages))
+    for label, row in (("exact", exact), ("counts", count_mean), ("naive", naive_mean)):
+        print("  " + "  ".join(f"{v:8.1f}" for v in row) + f"   {label}")
+    for label, row, reps in (("counts", count_mean, replicates), ("naive", naive_mean, check_reps)):
+        keep = exact >= 0.005 * check_n
+        noise = float(np.max(np.sqrt((1 - exact[keep] / check_n) / (reps * exact[keep]))))
+        print(f"  {label:>6}: max relative diff {max_rel_diff(row, exact):.4f} "
+              f"(stages with >= 0.5% share; 1-sigma noise up to {noise:.4f})")
+
+
+if __name__ == "__main__":
+    main()
