@@ -1,49 +1,80 @@
-"""The resolved model every engine runs: compartments, event slots and step probabilities.
+"""The resolved model every engine runs: compartments, event slots, arrivals.
 
 An engine never looks at YAML or at a :class:`~funnelsim.funnel.Funnel` directly: it
 receives a :class:`CompiledModel`, plain numpy arrays describing
 
-* **compartments** (one per stage today; segments, channels and dwell phases will
-  multiply them) and the stage each belongs to;
-* **event slots**: for compartment c, slot k leads to compartment ``dest[c, k]`` and
-  counts as a move along stage edge ``slot_edge[c, k]`` (a flat ``source * S + target``
-  index, ``-1`` for padding);
+* **compartments**, one per (segment, channel, stage), ordered that way. The channel is
+  the one that brought the person in, carried along so conversions can be split by it;
+* **event slots**: for compartment c, slot k leads to compartment ``dest[c, k]`` along
+  stage edge ``slot_edge[c, k]`` (a flat ``source * S + target`` index; ``-1`` pads);
 * **step probabilities** ``probs[step, c, k]`` from the competing-risk discretisation
-  (the last slot is "no event"), and expected arrivals per step and channel.
+  of the (campaign-modified) hazard rates; the last slot is "no event";
+* **arrival cells**, one per (segment, channel): an external rate per day (campaign
+  boosts included) and, for the ``referral`` channel, word of mouth — every person in a
+  referring stage makes ``referrals_per_day`` contacts. With a finite ``market_size`` M
+  arrivals come from the unaware pool U with hazard per unaware person
+  ``external_rate(t) / M + referrals_per_day · referrers(t) / M`` (the Bass model).
 
 The clock is ``dt`` days; ``steps_per_period`` steps make one reporting period.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from funnelsim.campaigns import Campaign, rate_multipliers
 from funnelsim.funnel import Funnel, step_probabilities
 
-__all__ = ["CompiledModel", "compile_model", "choose_dt"]
+__all__ = ["CompiledModel", "Segment", "compile_model", "choose_dt", "REFERRAL", "EXISTING"]
+
+#: channel of people brought in by word of mouth
+REFERRAL = "referral"
+#: channel of people already in the funnel at the start
+EXISTING = "existing"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A persona: its share of arrivals (and of the initial population), its own rates
+    (a funnel with the same stages) and referrals per day by stage."""
+
+    name: str
+    share: float
+    funnel: Funnel | None = None  # None: the scenario's funnel
+    referrals_per_day: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
 class CompiledModel:
-    """Arrays that define one scenario for the engines (see module docstring)."""
+    """Arrays that define one scenario for the engines (see the module docstring)."""
 
     funnel: Funnel
     dates: pd.DatetimeIndex  # start of each reporting period
     steps_per_period: int
     dt: float  # days per step
+    segments: tuple[str, ...]
+    channels: tuple[str, ...]
     stage_of: np.ndarray  # (C,) stage index of each compartment
+    cell_of: np.ndarray  # (C,) arrival cell (segment * H + channel) of each compartment
     dest: np.ndarray  # (C, m) destination compartment of each event slot
     slot_edge: np.ndarray  # (C, m) flat stage edge of each slot, -1 = padding
     slot_rates: np.ndarray  # (n_steps | 1, C, m) hazard per day of each slot
     probs: np.ndarray  # (n_steps | 1, C, m + 1) step probabilities, last = no event
     initial: np.ndarray  # (C,) people present at the start
-    channels: tuple[str, ...]
-    arrival_comp: np.ndarray  # (n_channels,) compartment arrivals of each channel enter
-    arrival_mean: np.ndarray  # (n_steps | 1, n_channels) expected arrivals per step
+    arrival_comp: np.ndarray  # (K,) compartment each arrival cell enters
+    external_rate: np.ndarray  # (n_steps | 1, K) external arrivals per day (full market)
+    referral_rate: np.ndarray | None = None  # (C,) contacts per day per person
+    referral_cells: np.ndarray | None = None  # (G,) cell of (segment, referral)
+    segment_shares: np.ndarray | None = None  # (G,) split of referral arrivals
+    market_size: float | None = None
+    pressure: Mapping[str, np.ndarray] = field(default_factory=dict)  # campaign → (n_days,)
+    costs: Mapping[str, np.ndarray] = field(default_factory=dict)  # campaign → (n_days,)
 
+    # ------------------------------------------------------------------ sizes
     @property
     def n_periods(self) -> int:
         return len(self.dates)
@@ -57,17 +88,34 @@ class CompiledModel:
         return len(self.stage_of)
 
     @property
+    def n_cells(self) -> int:
+        return len(self.arrival_comp)
+
+    @property
     def stages(self) -> tuple[str, ...]:
         return self.funnel.stages
 
+    # ------------------------------------------------------------------ per step
     def probs_at(self, step: int) -> np.ndarray:
         """Step probabilities ``(C, m + 1)`` for ``step`` (time-invariant models reuse one)."""
         return self.probs[step if self.probs.shape[0] > 1 else 0]
 
-    def arrivals_at(self, step: int) -> np.ndarray:
-        """Expected arrivals per channel during ``step``."""
-        return self.arrival_mean[step if self.arrival_mean.shape[0] > 1 else 0]
+    def arrival_intensity(self, step: int, state: np.ndarray) -> np.ndarray:
+        """Arrivals per day by cell ``(K,)`` at full market, given the state at the step start."""
+        lam = self.external_rate[step if self.external_rate.shape[0] > 1 else 0]
+        if self.referral_rate is None:
+            return lam
+        lam = lam.copy()
+        lam[self.referral_cells] += float(state @ self.referral_rate) * self.segment_shares
+        return lam
 
+    def unaware_at_start(self) -> float:
+        """People in the market not yet in the funnel at the start (``inf`` without a market)."""
+        if self.market_size is None:
+            return float("inf")
+        return self.market_size - float(self.initial.sum())
+
+    # ------------------------------------------------------------------ maps
     def stage_matrix(self) -> np.ndarray:
         """``(C, S)`` one-hot map from compartments to stages."""
         out = np.zeros((self.n_compartments, self.funnel.n_stages))
@@ -92,8 +140,27 @@ class CompiledModel:
         out[np.arange(c * m)[keep], flat[keep]] = 1.0
         return out
 
+    def slot_entry_matrix(self) -> np.ndarray:
+        """``(C * m, S * K)``: event slots → (target stage, arrival cell) entries."""
+        c, m = self.dest.shape
+        k = self.n_cells
+        out = np.zeros((c * m, self.funnel.n_stages * k))
+        flat_dest = self.dest.ravel()
+        keep = self.slot_edge.ravel() >= 0
+        cols = self.stage_of[flat_dest] * k + self.cell_of[flat_dest]
+        out[np.arange(c * m)[keep], cols[keep]] = 1.0
+        return out
 
-def choose_dt(funnel: Funnel, step_days: float, max_hazard_step: float = 0.5) -> float:
+    def cell_entry_matrix(self) -> np.ndarray:
+        """``(K, S * K)``: arrivals of each cell → (entry stage, cell) entries."""
+        k = self.n_cells
+        out = np.zeros((k, self.funnel.n_stages * k))
+        out[np.arange(k), self.stage_of[self.arrival_comp] * k + np.arange(k)] = 1.0
+        return out
+
+
+def choose_dt(funnel: Funnel | Sequence[Funnel], step_days: float,
+              max_hazard_step: float = 0.5) -> float:
     """Largest clock step (a whole fraction of a day, at most one day) with λ·dt ≤ 0.5.
 
     The engines allow at most one event per person per step, so the step must be
@@ -103,11 +170,22 @@ def choose_dt(funnel: Funnel, step_days: float, max_hazard_step: float = 0.5) ->
     >>> choose_dt(f, 7.0)
     0.125
     """
-    max_total = float(funnel.rates.sum(axis=1).max(initial=0.0))
+    funnels = [funnel] if isinstance(funnel, Funnel) else list(funnel)
+    max_total = max(float(f.rates.sum(axis=1).max(initial=0.0)) for f in funnels)
     per_day = max(1, int(np.ceil(max_total / max_hazard_step - 1e-12)))
     while step_days * per_day != round(step_days * per_day):
         per_day += 1
     return 1.0 / per_day
+
+
+def _split(total: float, shares: np.ndarray) -> np.ndarray:
+    """Whole numbers summing to ``total`` in proportion to ``shares`` (largest remainder)."""
+    raw = total * shares / shares.sum()
+    base = np.floor(raw)
+    rest = int(round(total - base.sum()))
+    order = np.argsort(-(raw - base), kind="stable")
+    base[order[:rest]] += 1
+    return base
 
 
 def compile_model(
@@ -116,54 +194,125 @@ def compile_model(
     start: str | pd.Timestamp,
     periods: int,
     step_days: float = 1.0,
-    initial: dict[str, float] | None = None,
+    initial: Mapping[str, float] | None = None,
     arrivals_per_day: float = 0.0,
-    channels: dict[str, float] | None = None,
+    channels: Mapping[str, float] | None = None,
     arrival_stage: str | None = None,
     dt: float | None = None,
+    segments: Sequence[Segment] | None = None,
+    campaigns: Sequence[Campaign] = (),
+    referrals_per_day: Mapping[str, float] | None = None,
+    market_size: float | None = None,
 ) -> CompiledModel:
-    """Resolve a funnel and a horizon into the arrays the engines run.
+    """Resolve a funnel, its personas, campaigns and a horizon into engine arrays.
 
     ``channels`` maps channel name → share of arrivals (default a single channel
-    ``direct``). ``dt`` defaults to :func:`choose_dt`.
+    ``direct``). ``segments`` default to one segment ``all`` with the funnel's rates and
+    ``referrals_per_day``. ``dt`` defaults to :func:`choose_dt` over all segments.
     """
-    dt = choose_dt(funnel, step_days) if dt is None else dt
+    segs = list(segments) if segments else [Segment("all", 1.0, None, referrals_per_day or {})]
+    seg_funnels = [seg.funnel or funnel for seg in segs]
+    dt = choose_dt(seg_funnels, step_days) if dt is None else dt
     steps_per_period = int(round(step_days / dt))
+    n_steps = periods * steps_per_period
     dates = pd.date_range(pd.Timestamp(start), periods=periods, freq=pd.Timedelta(days=step_days))
     s = funnel.n_stages
+    n_days = int(np.ceil(periods * step_days))
+    day_of_step = np.minimum((np.arange(n_steps) * dt + 1e-9).astype(int), n_days - 1)
 
-    # one compartment per stage; slots are the declared edges of each stage
-    out_edges = [np.nonzero(funnel.rates[i])[0] for i in range(s)]
+    refers = any(v > 0 for seg in segs for v in seg.referrals_per_day.values())
+    shares_in = dict(channels) if channels else ({"direct": 1.0} if arrivals_per_day > 0 else {})
+    initial = {k: v for k, v in (initial or {}).items() if v}
+    chan = list(shares_in) + ([REFERRAL] if refers else []) + ([EXISTING] if initial else [])
+    if not chan:
+        chan = ["direct"]
+    g_n, h_n = len(segs), len(chan)
+    seg_share = np.array([seg.share for seg in segs], dtype=float)
+    seg_share = seg_share / seg_share.sum()
+
+    # compartments: (segment, channel, stage); slots: union of each stage's edges
+    union = np.zeros((s, s), dtype=bool)
+    for f in seg_funnels:
+        union |= f.rates > 0
+    out_edges = [np.nonzero(union[i])[0] for i in range(s)]
     m = max(1, max(len(e) for e in out_edges))
-    dest = np.tile(np.arange(s)[:, None], (1, m))
-    slot_edge = np.full((s, m), -1)
-    slot_rates = np.zeros((s, m))
-    for i, targets in enumerate(out_edges):
-        dest[i, : len(targets)] = targets
-        slot_edge[i, : len(targets)] = i * s + targets
-        slot_rates[i, : len(targets)] = funnel.rates[i, targets]
-    slot_rates = slot_rates[None]
+    c_n = g_n * h_n * s
+    comp = np.arange(c_n).reshape(g_n, h_n, s)
+    dest = np.tile(np.arange(c_n)[:, None], (1, m))
+    slot_edge = np.full((c_n, m), -1)
+    base_rates = np.zeros((c_n, m))
+    for g, f in enumerate(seg_funnels):
+        for h in range(h_n):
+            for i, targets in enumerate(out_edges):
+                c = comp[g, h, i]
+                dest[c, : len(targets)] = comp[g, h, targets]
+                slot_edge[c, : len(targets)] = i * s + targets
+                base_rates[c, : len(targets)] = f.rates[i, targets]
 
-    init = np.zeros(s)
-    for stage, count in (initial or {}).items():
-        init[funnel.index(stage)] += count
+    # campaigns: log-linear multipliers per step on targeted edges and arrival channels
+    edge_mult, arrival_mult = rate_multipliers(list(campaigns), day_of_step)
+    slot_rates = base_rates[None]
+    if edge_mult:
+        slot_rates = np.repeat(slot_rates, n_steps, axis=0)
+        seg_index = {seg.name: g for g, seg in enumerate(segs)}
+        for (src, dst, seg_name), mult in edge_mult.items():
+            i, j = funnel.index(src), funnel.index(dst)
+            k = int(np.nonzero(out_edges[i] == j)[0][0])
+            gs = range(g_n) if seg_name is None else [seg_index[seg_name]]
+            for g in gs:
+                slot_rates[:, comp[g, :, i], k] *= mult[:, None]
 
-    shares = channels or {"direct": 1.0}
+    init = np.zeros(c_n)
+    if initial:
+        h_exist = chan.index(EXISTING)
+        for stage, count in initial.items():
+            init[comp[:, h_exist, funnel.index(stage)]] += _split(float(count), seg_share)
+
     entry = funnel.index(arrival_stage or funnel.entry)
-    arrival_mean = np.array([arrivals_per_day * share * dt for share in shares.values()])[None]
+    cells = g_n * h_n
+    external = np.zeros((1, cells))
+    for g in range(g_n):
+        for h, name in enumerate(chan):
+            if name in shares_in:
+                external[0, g * h_n + h] = arrivals_per_day * shares_in[name] * seg_share[g]
+    if arrival_mult:
+        external = np.repeat(external, n_steps, axis=0)
+        seg_index = {seg.name: g for g, seg in enumerate(segs)}
+        for (channel, seg_name), mult in arrival_mult.items():
+            hs = range(h_n) if channel == "*" else [chan.index(channel)]
+            gs = range(g_n) if seg_name is None else [seg_index[seg_name]]
+            for g in gs:
+                for h in hs:
+                    external[:, g * h_n + h] *= mult
+
+    referral_rate = referral_cells = None
+    if refers:
+        referral_rate = np.zeros(c_n)
+        for g, seg in enumerate(segs):
+            for stage, q in seg.referrals_per_day.items():
+                referral_rate[comp[g, :, funnel.index(stage)]] = q
+        referral_cells = np.array([g * h_n + chan.index(REFERRAL) for g in range(g_n)])
 
     return CompiledModel(
         funnel=funnel,
         dates=dates,
         steps_per_period=steps_per_period,
         dt=dt,
-        stage_of=np.arange(s),
+        segments=tuple(seg.name for seg in segs),
+        channels=tuple(chan),
+        stage_of=np.tile(np.arange(s), g_n * h_n),
+        cell_of=np.repeat(np.arange(cells), s),
         dest=dest,
         slot_edge=slot_edge,
         slot_rates=slot_rates,
         probs=step_probabilities(slot_rates, dt),
         initial=init,
-        channels=tuple(shares),
-        arrival_comp=np.full(len(shares), entry),
-        arrival_mean=arrival_mean,
+        arrival_comp=comp[:, :, entry].ravel(),
+        external_rate=external,
+        referral_rate=referral_rate,
+        referral_cells=referral_cells,
+        segment_shares=seg_share,
+        market_size=market_size,
+        pressure={c.name: c.pressure() for c in campaigns},
+        costs={c.name: c.daily_cost() for c in campaigns},
     )

@@ -8,14 +8,23 @@ Variables of :attr:`SimulationResult.dataset`:
     people in each stage at the end of each period (``lost`` included);
 ``flows(scenario, replicate, period, source, target)``
     moves along each edge during each period (``source == target``: repeat events);
-``arrivals(scenario, replicate, period, channel)``
-    new people by channel (coordinate ``channel_stage`` says where they enter).
+``arrivals(scenario, replicate, period, segment, channel)``
+    new people by persona and by the channel that brought them;
+``entries(scenario, replicate, period, stage, segment, channel)``
+    entries into each stage (moves in, repeats and arrivals) by persona and channel;
+``spend(scenario, period)``, ``pressure(scenario, campaign, period)``
+    money spent on campaigns, and each campaign's mean pressure in [0, 1];
+``value(stage)``
+    money per entry into each stage (the goal's is the value per conversion).
 
-Conversions are entries into the funnel's goal stage (flows into it, repeats included).
+Conversions are entries into the funnel's goal stage (repeats included). Scenarios of
+one result share replicate random streams, so per-replicate differences between a
+variant and the baseline are paired (common random numbers).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -26,9 +35,54 @@ import xarray as xr
 from funnelsim.dynamics import CompiledModel
 from funnelsim.engines.base import RawRun
 
-__all__ = ["SimulationResult", "QUANTILES"]
+__all__ = ["SimulationResult", "QUANTILES", "scenario_dataset"]
 
 QUANTILES = (0.05, 0.5, 0.95)
+BASELINE = "baseline"
+
+
+def scenario_dataset(raw: RawRun, model: CompiledModel, value: Mapping[str, float] | None = None
+                     ) -> xr.Dataset:
+    """Label one scenario's raw engine arrays (dims as in the module docstring)."""
+    stages = list(model.stages)
+    g, h = len(model.segments), len(model.channels)
+    r, t = raw.occupancy.shape[:2]
+    days_per_period = model.steps_per_period * model.dt
+    n_days = len(next(iter(model.costs.values()))) if model.costs else 0
+    period_of_day = np.minimum((np.arange(n_days) / days_per_period).astype(int), t - 1)
+    spend = np.zeros(t)
+    for cost in model.costs.values():
+        np.add.at(spend, period_of_day, cost)
+    names = list(model.pressure)
+    pressure = np.zeros((len(names), t))
+    for k, name in enumerate(names):
+        sums = np.bincount(period_of_day, weights=model.pressure[name], minlength=t)
+        pressure[k] = sums / np.maximum(np.bincount(period_of_day, minlength=t), 1)
+    values = np.array([float((value or {}).get(s, 0.0)) for s in stages])
+    return xr.Dataset(
+        {
+            "initial": (("replicate", "stage"), raw.initial),
+            "occupancy": (("replicate", "period", "stage"), raw.occupancy),
+            "flows": (("replicate", "period", "source", "target"), raw.flows),
+            "arrivals": (("replicate", "period", "segment", "channel"),
+                         raw.arrivals.reshape(r, t, g, h)),
+            "entries": (("replicate", "period", "stage", "segment", "channel"),
+                        raw.entries.reshape(r, t, len(stages), g, h)),
+            "spend": (("period",), spend),
+            "pressure": (("campaign", "period"), pressure),
+            "value": (("stage",), values),
+        },
+        coords={
+            "replicate": np.arange(r),
+            "period": model.dates.values,
+            "stage": stages,
+            "source": stages,
+            "target": stages,
+            "segment": list(model.segments),
+            "channel": list(model.channels),
+            "campaign": names,
+        },
+    )
 
 
 class SimulationResult:
@@ -49,45 +103,26 @@ class SimulationResult:
     def from_runs(
         cls,
         runs: Mapping[str, RawRun],
-        model: CompiledModel,
+        models: CompiledModel | Mapping[str, CompiledModel],
         attrs: Mapping[str, object] | None = None,
+        value: Mapping[str, Mapping[str, float]] | Mapping[str, float] | None = None,
     ) -> SimulationResult:
-        """Stack raw engine runs (one per scenario name) into a labelled result."""
-        stages = list(model.stages)
-        names = list(runs)
-        n_rep = next(iter(runs.values())).occupancy.shape[0]
-        coords = {
-            "scenario": names,
-            "replicate": np.arange(n_rep),
-            "period": model.dates.values,
-            "stage": stages,
-            "source": stages,
-            "target": stages,
-            "channel": list(model.channels),
-            "channel_stage": ("channel", [stages[model.stage_of[c]] for c in model.arrival_comp]),
-        }
+        """Stack raw engine runs (one per scenario name) into a labelled result.
 
-        def stack(field: str) -> np.ndarray:
-            return np.stack([getattr(runs[n], field) for n in names])
-
-        ds = xr.Dataset(
-            {
-                "initial": (("scenario", "replicate", "stage"), stack("initial")),
-                "occupancy": (("scenario", "replicate", "period", "stage"), stack("occupancy")),
-                "flows": (
-                    ("scenario", "replicate", "period", "source", "target"),
-                    stack("flows"),
-                ),
-                "arrivals": (("scenario", "replicate", "period", "channel"), stack("arrivals")),
-            },
-            coords=coords,
-            attrs={
-                "goal": model.funnel.goal,
-                "entry": model.funnel.entry,
-                "dt_days": model.dt,
-                **(attrs or {}),
-            },
-        )
+        ``models`` is one compiled model for all, or one per scenario; ``value`` is money
+        per stage entry, for all scenarios or per scenario.
+        """
+        parts = []
+        for name, raw in runs.items():
+            model = models[name] if isinstance(models, Mapping) else models
+            val = value.get(name) if value and isinstance(next(iter(value.values())), Mapping) \
+                else value
+            parts.append(scenario_dataset(raw, model, val))  # type: ignore[arg-type]
+        ds = xr.concat(parts, dim=pd.Index(list(runs), name="scenario"), join="outer",
+                       fill_value=0, data_vars="all", coords="minimal", compat="override")
+        first = models[next(iter(runs))] if isinstance(models, Mapping) else models
+        ds.attrs = {"goal": first.funnel.goal, "entry": first.funnel.entry, "dt_days": first.dt,
+                    **(attrs or {})}
         return cls(ds)
 
     # ----------------------------------------------------------------- accessors
@@ -100,59 +135,110 @@ class SimulationResult:
         return [str(s) for s in self.dataset["scenario"].values]
 
     @property
+    def variants(self) -> list[str]:
+        """Scenarios other than the first (the baseline)."""
+        return self.scenarios[1:]
+
+    @property
     def stages(self) -> list[str]:
         return [str(s) for s in self.dataset["stage"].values]
 
     def entries(self) -> xr.DataArray:
-        """Entries into each stage per period: moves in (repeats included) plus arrivals."""
-        ds = self.dataset
-        moved_in = ds["flows"].sum("source").rename(target="stage")
-        by_stage = ds["arrivals"].groupby("channel_stage").sum("channel")
-        by_stage = by_stage.rename(channel_stage="stage").reindex(stage=ds["stage"], fill_value=0)
-        return (moved_in + by_stage).transpose("scenario", "replicate", "period", "stage")
+        """Entries into each stage per period ``(scenario, replicate, period, stage)``."""
+        return self.dataset["entries"].sum(("segment", "channel"))
 
-    def conversions(self, cumulative: bool = False) -> xr.DataArray:
-        """Entries into the goal stage: totals ``(scenario, replicate)``, or per period
-        (running totals if ``cumulative``)."""
-        per_period = self.dataset["flows"].sel(target=self.goal, drop=True).sum("source")
-        return per_period.cumsum("period") if cumulative else per_period.sum("period")
+    def conversions(self, cumulative: bool = False, by: str | Sequence[str] = ()) -> xr.DataArray:
+        """Entries into the goal stage: totals ``(scenario, replicate[, by...])``, or per
+        period (running totals) if ``cumulative``. ``by``: ``"segment"`` and/or ``"channel"``."""
+        keep = [by] if isinstance(by, str) else list(by)
+        da = self.dataset["entries"].sel(stage=self.goal, drop=True)
+        da = da.sum([d for d in ("segment", "channel") if d not in keep])
+        return da.cumsum("period") if cumulative else da.sum("period")
+
+    def revenue(self, by: str | Sequence[str] = ()) -> xr.DataArray:
+        """Money from stage entries (value per entry × entries) over the horizon."""
+        keep = [by] if isinstance(by, str) else list(by)
+        da = (self.dataset["entries"] * self.dataset["value"]).sum(("period", "stage"))
+        return da.sum([d for d in ("segment", "channel") if d not in keep])
 
     def totals(self) -> xr.Dataset:
         """Headline metrics over the horizon, one value per scenario and replicate."""
         ds = self.dataset
         conversions = self.conversions()
-        arrivals = ds["arrivals"].sum(("period", "channel"))
+        arrivals = ds["arrivals"].sum(("period", "segment", "channel"))
         people = ds["initial"].sum("stage") + arrivals
         into_lost = ds["flows"].sel(target="lost", drop=True)
-        lost = into_lost.sum(("period", "source")) - into_lost.sel(source="lost", drop=True).sum("period")
+        lost = into_lost.sum(("period", "source")) - into_lost.sel(source="lost", drop=True).sum(
+            "period")
+        revenue = self.revenue()
+        spend = ds["spend"].sum("period").broadcast_like(revenue)
+        profit = revenue - spend
         return xr.Dataset(
             {
                 "conversions": conversions,
                 "arrivals": arrivals,
                 "conversion_rate": conversions / people.where(people > 0),
                 "lost": lost,
+                "revenue": revenue,
+                "spend": spend,
+                "profit": profit,
+                "cac": spend / conversions.where(conversions > 0),
+                "roi": profit / spend.where(spend > 0),
             }
         )
 
+    def uplift(self) -> xr.Dataset:
+        """Per replicate, each variant minus the baseline (paired by common random numbers)."""
+        totals = self.totals()[["conversions", "revenue", "spend", "profit"]]
+        base = totals.isel(scenario=0, drop=True)
+        diff = totals.isel(scenario=slice(1, None)) - base
+        return diff.rename({k: f"uplift_{k}" for k in diff.data_vars})
+
     # ----------------------------------------------------------------- tables
     def summary(self, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame:
-        """Long table ``scenario, metric, mean, p05, p50, p95`` of :meth:`totals`."""
-        rows = []
-        totals = self.totals()
-        for name in totals.data_vars:
-            da = totals[name]
-            q = da.quantile(list(quantiles), dim="replicate")
-            mean = da.mean("replicate")
-            for scenario in self.scenarios:
-                row = {"scenario": scenario, "metric": str(name),
-                       "mean": float(mean.sel(scenario=scenario))}
-                for qq in quantiles:
-                    row[_qname(qq)] = float(q.sel(quantile=qq, scenario=scenario))
-                rows.append(row)
+        """Long table ``scenario, metric, mean, p05, p50, p95``: :meth:`totals` for every
+        scenario; for variants also uplift vs the baseline (conversions, revenue, profit),
+        ``incremental_roi`` and ``prob_beats_baseline`` (share of replicates where the
+        variant's conversions exceed the baseline's; no interval)."""
+        frames = [_long(self.totals(), quantiles)]
+        if self.variants:
+            up = self.uplift()
+            inc_roi = (up["uplift_profit"] / up["uplift_spend"].where(up["uplift_spend"] > 0))
+            up = up.drop_vars("uplift_spend").assign(incremental_roi=inc_roi)
+            frames.append(_long(up, quantiles))
+            conv = self.conversions()
+            beats = (conv.isel(scenario=slice(1, None)) > conv.isel(scenario=0, drop=True))
+            prob = beats.mean("replicate")
+            frames.append(pd.DataFrame({
+                "scenario": [str(s) for s in prob["scenario"].values],
+                "metric": "prob_beats_baseline",
+                "mean": prob.values.astype(float),
+            }))
+        table = pd.concat(frames, ignore_index=True)
         order = {s: i for i, s in enumerate(self.scenarios)}
-        df = pd.DataFrame(rows)
-        return df.sort_values(["scenario", "metric"], key=lambda c: c.map(order) if c.name ==
-                              "scenario" else c, kind="stable").reset_index(drop=True)
+        table["_s"] = table["scenario"].map(order)
+        table = table.sort_values(["_s"], kind="stable").drop(columns="_s")
+        return table.reset_index(drop=True)[["scenario", "metric", "mean"] +
+                                             [_qname(q) for q in quantiles]]
+
+    def summary_by(self, dim: str, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame:
+        """Long table ``scenario, <dim>, metric, mean, p05, p50, p95`` split by
+        ``"channel"`` or ``"segment"``: arrivals, conversions, revenue and each one's
+        share of the scenario's conversions."""
+        conv = self.conversions(by=dim)
+        total = conv.sum(dim)
+        parts = xr.Dataset({
+            "arrivals": self.dataset["arrivals"].sum([d for d in ("period", "segment", "channel")
+                                                      if d != dim]),
+            "conversions": conv,
+            "share_of_conversions": conv / total.where(total > 0),
+            "revenue": self.revenue(by=dim),
+        })
+        table = _long(parts, quantiles, extra=[dim])
+        order = {s: i for i, s in enumerate(self.scenarios)}
+        table["_s"] = table["scenario"].map(order)
+        table = table.sort_values(["_s"], kind="stable").drop(columns="_s")
+        return table.reset_index(drop=True)
 
     def timeseries(self, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame:
         """Per scenario, period and stage: occupancy and entries (mean and quantiles)."""
@@ -168,7 +254,9 @@ class SimulationResult:
         table["period"] = pd.to_datetime(table["period"]).dt.strftime("%Y-%m-%d")
         cols = ["scenario", "period", "stage"] + [c for c in table.columns
                                                   if c.startswith(("occupancy_", "entries_"))]
-        return table[cols]
+        order = {s: i for i, s in enumerate(self.scenarios)}
+        table = table.sort_values("scenario", key=lambda c: c.map(order), kind="stable")
+        return table[cols].reset_index(drop=True)
 
     # ----------------------------------------------------------------- files
     def to_netcdf(self, path: str | Path) -> None:
@@ -181,6 +269,23 @@ class SimulationResult:
         """Read a dataset written by :meth:`to_netcdf`."""
         with xr.open_dataset(path, engine="netcdf4") as ds:
             return cls(ds.load())
+
+
+def _long(ds: xr.Dataset, quantiles: Sequence[float], extra: Sequence[str] = ()) -> pd.DataFrame:
+    """Mean and quantiles over replicates of each variable, as a long table."""
+    with warnings.catch_warnings():  # a metric undefined in every replicate (ROI of no spend)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = ds.mean("replicate")
+        q = ds.quantile(list(quantiles), dim="replicate")
+    keys = ["scenario", *extra]
+    frames = []
+    for name in ds.data_vars:
+        table = mean[name].transpose(*keys).to_dataframe(name="mean").reset_index()[keys + ["mean"]]
+        for qq in quantiles:
+            table[_qname(qq)] = q[name].sel(quantile=qq, drop=True).transpose(*keys).values.ravel()
+        table.insert(len(keys), "metric", str(name))
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _qname(q: float) -> str:

@@ -141,9 +141,16 @@ def test_counts_conserve_people_in_every_replicate(bike_runs):
 
 def test_counts_arrivals_split_by_channel(bike_runs):
     _, model, raw = bike_runs
+    assert model.channels == ("social", "search", "store", "existing")
     per_day = raw.arrivals.mean(axis=(0, 1))
     se = raw.arrivals.std(axis=(0, 1), ddof=1) / np.sqrt(raw.arrivals.shape[0] * raw.arrivals.shape[1])
-    assert np.all(np.abs(per_day - np.array([180, 90, 30])) < Z_MAX * se)
+    assert np.all(np.abs(per_day - np.array([180, 90, 30, 0])) < Z_MAX * np.maximum(se, 1e-12))
+    # entries by arrival cell add up to the stage entries, and carry the channel along
+    goal = 3
+    by_cell = raw.entries[:, :, goal, :]
+    assert np.array_equal(by_cell.sum(axis=2), raw.flows[:, :, :, goal].sum(axis=2))
+    share = by_cell[..., :3].sum(axis=(0, 1)) / by_cell[..., :3].sum()
+    assert np.all(np.abs(share - [0.6, 0.3, 0.1]) < 0.01)
 
 
 def test_closed_cohort_is_multinomial(bike_funnel):
@@ -199,7 +206,8 @@ def test_engines_share_one_contract(bike_funnel, name):
     r = raw.occupancy.shape[0]
     assert raw.occupancy.shape == (r, 10, 6)
     assert raw.flows.shape == (r, 10, 6, 6)
-    assert raw.arrivals.shape == (r, 10, 2)
+    assert raw.arrivals.shape == (r, 10, 3)  # a, b and the people there at the start
+    assert raw.entries.shape == (r, 10, 6, 3)
     assert raw.initial.shape == (r, 6)
     assert r == (4 if ENGINES[name].stochastic else 1)
 

@@ -52,7 +52,8 @@ def test_the_issue_minimal_file_works_as_written(minimal):
     assert ds["occupancy"].dims == ("scenario", "replicate", "period", "stage")
     assert ds["flows"].dims == ("scenario", "replicate", "period", "source", "target")
     assert ds.sizes["period"] == 90 and ds.sizes["replicate"] == 50
-    assert list(ds["channel"].values) == ["social", "search", "store"]
+    # arrival channels, plus the people already there at the start
+    assert list(ds["channel"].values) == ["social", "search", "store", "existing"]
     assert str(ds["period"].values[0])[:10] == "2026-11-01"
     assert ds.attrs["seed"] == 42
 

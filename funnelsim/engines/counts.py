@@ -1,14 +1,16 @@
 """Exact discrete-time population engine (DESIGN.md §2).
 
 Each step, every compartment makes one multinomial draw of who stays and who moves
-along each of its edges (competing risks); arrivals are Poisson per channel. The cost
-is O(steps · replicates · edges), independent of how many people are in the funnel.
+along each of its edges (competing risks); arrivals are Poisson per arrival cell, or,
+with a finite market, one Binomial draw from the unaware pool split multinomially
+between cells. The cost is O(steps · replicates · edges), independent of how many
+people are in the funnel.
 
 Randomness: replicate r draws from a counter-based Philox stream whose key comes from
-``SeedSequence(seed).spawn``; step t uses counter lane t. So replicate r of every
-variant of a scenario sees the same random numbers at every step (common random
-numbers that re-synchronise each step), and results do not depend on how many
-replicates or workers there are.
+``SeedSequence(seed).spawn``; step t uses its own counter block, one lane for arrivals
+and one for moves. So replicate r of every variant of a scenario sees the same random
+numbers at every step (common random numbers that re-synchronise each step), and
+results do not depend on how many replicates or workers there are.
 """
 
 from __future__ import annotations
@@ -16,17 +18,21 @@ from __future__ import annotations
 import numpy as np
 
 from funnelsim.dynamics import CompiledModel
-from funnelsim.engines.base import ProgressCallback, RawRun, aggregate_moves
+from funnelsim.engines.base import ProgressCallback, RawRun, simulate_replicate, stack_replicates
 
 __all__ = ["CountEngine", "replicate_keys", "StepStreams"]
 
 _ARRIVALS, _MOVES = 0, 1
 
 
-def replicate_keys(seed: int | None, replicates: int) -> np.ndarray:
-    """``(R, 2)`` Philox keys, one per replicate, from ``SeedSequence(seed).spawn(R)``."""
-    children = np.random.SeedSequence(seed).spawn(replicates)
-    return np.array([child.generate_state(2, np.uint64) for child in children])
+def replicate_keys(seed: int | None, replicates: int, stream: int = 0) -> np.ndarray:
+    """``(R, 2)`` Philox keys, one per replicate, from ``SeedSequence(seed).spawn``.
+
+    ``stream`` > 0 gives an independent family of streams (used to compare common
+    random numbers with independent ones).
+    """
+    root = np.random.SeedSequence(seed, spawn_key=(stream,) if stream else ())
+    return np.array([child.generate_state(2, np.uint64) for child in root.spawn(replicates)])
 
 
 class StepStreams:
@@ -58,52 +64,31 @@ class CountEngine:
         replicates: int,
         seed: int | None,
         progress: ProgressCallback | None = None,
+        stream: int = 0,
     ) -> RawRun:
-        c, m = model.dest.shape
-        n_ch = len(model.channels)
-        stage_matrix = model.stage_matrix()
-        dest_flat = model.dest.ravel()
-        real_slot = (model.slot_edge.ravel() >= 0).astype(np.int64)
-        keys = replicate_keys(seed, replicates)
-        streams = StepStreams()
         initial = np.rint(model.initial).astype(np.int64)
         if np.any(initial != model.initial):
             raise ValueError("the count engine needs whole numbers of people in `initial`")
+        streams = StepStreams()
+        dt, market = model.dt, model.market_size
+        parts = []
+        for key in replicate_keys(seed, replicates, stream):
 
-        occupancy = np.empty((replicates, model.n_periods, model.funnel.n_stages), np.int64)
-        flows = np.empty(
-            (replicates, model.n_periods, model.funnel.n_stages, model.funnel.n_stages), np.int64
-        )
-        arrivals = np.empty((replicates, model.n_periods, n_ch), np.int64)
-        moves = np.empty((model.n_steps, c, m), np.int64)
-        step_arrivals = np.empty((model.n_steps, n_ch), np.int64)
-        ends = np.empty((model.n_periods, c), np.int64)
+            def arrivals(step: int, lam: np.ndarray, unaware: float, key=key) -> np.ndarray:
+                rng = streams.at(key, step, _ARRIVALS)
+                if market is None:
+                    return rng.poisson(lam * dt)
+                total = lam.sum()
+                if total <= 0 or unaware <= 0:
+                    return np.zeros(len(lam), dtype=np.int64)
+                n = rng.binomial(int(unaware), -np.expm1(-total / market * dt))
+                return rng.multinomial(n, lam / total)
 
-        for r in range(replicates):
-            state = initial.copy()
-            for step in range(model.n_steps):
-                rng = streams.at(keys[r], step, _ARRIVALS)
-                new = rng.poisson(model.arrivals_at(step))
-                rng = streams.at(keys[r], step, _MOVES)
-                draw = rng.multinomial(state, model.probs_at(step))
-                moved = draw[:, :-1]
-                state = draw[:, -1] + np.bincount(
-                    dest_flat, weights=(moved.ravel() * real_slot), minlength=c
-                ).astype(np.int64)
-                np.add.at(state, model.arrival_comp, new)
-                moves[step] = moved
-                step_arrivals[step] = new
-                if (step + 1) % model.steps_per_period == 0:
-                    ends[step // model.steps_per_period] = state
-            occupancy[r] = np.rint(ends @ stage_matrix).astype(np.int64)
-            flows[r] = aggregate_moves(model, moves)
-            arrivals[r] = step_arrivals.reshape(model.n_periods, model.steps_per_period, -1).sum(1)
+            def moves(step: int, state: np.ndarray, probs: np.ndarray, key=key):
+                draw = streams.at(key, step, _MOVES).multinomial(state, probs)
+                return draw[:, :-1], draw[:, -1]
+
+            parts.append(simulate_replicate(model, initial.copy(), arrivals, moves))
             if progress is not None:
                 progress(1)
-        init_stage = np.rint(initial @ stage_matrix).astype(np.int64)
-        return RawRun(
-            initial=np.tile(init_stage, (replicates, 1)),
-            occupancy=occupancy,
-            flows=flows,
-            arrivals=arrivals,
-        )
+        return stack_replicates(model, parts, initial)

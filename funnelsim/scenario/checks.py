@@ -3,7 +3,9 @@
 Two passes over the raw YAML data, so that one run reports every problem:
 1. the pydantic schema (types, ranges, unknown keys with "did you mean");
 2. cross-references the schema cannot see (stage names used in ``next``, ``goal``,
-   ``arrivals.stage``, ``population.initial``; a path from the entry to the goal).
+   ``arrivals.stage``, ``population.initial``; a path from the entry to the goal), and the
+   sums of ``next`` and ``channels``: the schema checks those only when every field of the
+   object is valid, so they are checked here, on the raw data, and located at the key.
 Pass 2 reads the raw data defensively: parts that are malformed were reported by pass 1.
 """
 
@@ -17,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from funnelsim.errors import Problem, did_you_mean
 from funnelsim.funnel import LOST
-from funnelsim.scenario.schema import Scenario
+from funnelsim.scenario.schema import _SUM_TOL, Scenario
 
 __all__ = ["schema_problems", "reference_problems"]
 
@@ -27,11 +29,16 @@ _HINTS = {
     "date_type": "write dates as YYYY-MM-DD, e.g. 2026-11-01",
     "greater_than": "use a positive number",
     "greater_than_equal": "negative values make no sense here",
-    "less_than_equal": "a probability is between 0 and 1",
     "int_parsing": "use a whole number",
+    "int_from_float": "use a whole number",
     "float_parsing": "use a number",
+    "string_type": "write plain text here",
     "dict_type": "this should be a mapping of `key: value` lines",
+    "model_type": "this should be a mapping of `key: value` lines",
 }
+
+#: the schema's own messages for the sums, which pass 2 reports instead (see above)
+_SUM_MESSAGES = ("routing probabilities in `next` sum to", "channel shares sum to")
 
 
 class _DictValue:
@@ -77,8 +84,12 @@ def schema_problems(raw: Mapping) -> list[Problem]:
     except ValidationError as exc:
         out = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+            loc = tuple(p for p in err["loc"] if not _is_union_tag(p) and p != "[key]")
             kind = err["type"]
+            if kind == "string_type" and err["loc"][-1:] == ("[key]",):
+                out.append(Problem(loc, f"the name {loc[-1]!r} should be text",
+                                   f"put it in quotes: '{loc[-1]}'"))
+                continue
             if kind == "extra_forbidden":
                 parent = _walk_loc(Scenario, loc[:-1])
                 allowed = list(parent.model_fields) if parent else []
@@ -86,11 +97,16 @@ def schema_problems(raw: Mapping) -> list[Problem]:
             elif kind == "missing":
                 out.append(Problem(loc, f"required key {loc[-1]!r} is missing"))
             elif kind == "value_error":
-                out.append(Problem(loc, err["msg"].removeprefix("Value error, ")))
+                message = err["msg"].removeprefix("Value error, ")
+                if not message.startswith(_SUM_MESSAGES):
+                    out.append(Problem(loc, message))
             else:
                 got = err.get("input")
                 shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
-                out.append(Problem(loc, err["msg"] + shown, _HINTS.get(kind, "")))
+                hint = _HINTS.get(kind, "")
+                if kind == "less_than_equal" and len(loc) > 1 and loc[-2] == "next":
+                    hint = "a probability is between 0 and 1"
+                out.append(Problem(loc, err["msg"] + shown, hint))
         return out
     return []
 
@@ -105,20 +121,33 @@ def _mapping(value: Any) -> Mapping:
     return value if isinstance(value, Mapping) else {}
 
 
+def _sum_problem(path: tuple, table: Any, what: str, hint: str) -> list[Problem]:
+    values = list(table.values()) if isinstance(table, Mapping) else None
+    if values is None or not all(isinstance(v, int | float) for v in values):
+        return []  # not a mapping of numbers: the schema reported it
+    total = sum(values)
+    if abs(total - 1.0) <= _SUM_TOL:
+        return []
+    return [Problem(path, f"{what} sum to {total:g}, not 1", hint)]
+
+
 def reference_problems(raw: Mapping) -> list[Problem]:
-    """Problems in how the parts of a scenario refer to each other."""
+    """Problems in how the parts of a scenario refer to each other, and in the sums."""
     funnel = _mapping(raw.get("funnel"))
     stages_raw = _mapping(funnel.get("stages"))
+    arrivals = _mapping(raw.get("arrivals"))
+    out = _sum_problems(stages_raw, arrivals)
     if not stages_raw:
-        return []  # nothing to cross-check; the schema reported why
+        return out  # nothing to cross-check; the schema reported why
     stages = [str(s) for s in stages_raw]
     known = stages + ([LOST] if LOST not in stages else [])
-    out: list[Problem] = []
 
     def check_stage(path: tuple, name: Any, what: str, allow_lost: bool = True) -> bool:
         choices = known if allow_lost else stages
         if name is None or name in choices:
             return True
+        if not isinstance(name, str):
+            return False  # not a name at all: the schema reported it
         out.append(Problem(path, f"unknown stage {name!r} in {what}", did_you_mean(str(name), choices)))
         return False
 
@@ -139,7 +168,6 @@ def reference_problems(raw: Mapping) -> list[Problem]:
     entry = funnel.get("entry")
     ok &= check_stage(("funnel", "entry"), entry, "`entry`", allow_lost=False)
 
-    arrivals = _mapping(raw.get("arrivals"))
     arrival_stage = arrivals.get("stage")
     ok &= check_stage(("arrivals", "stage"), arrival_stage, "`arrivals.stage`", allow_lost=False)
     for stage in _mapping(_mapping(raw.get("population")).get("initial")):
@@ -151,6 +179,18 @@ def reference_problems(raw: Mapping) -> list[Problem]:
             where = ("arrivals", "stage") if arrival_stage else ("funnel", "goal")
             out.append(Problem(where, f"no path from the entry stage {start!r} to the goal {goal!r}",
                                "add an edge (in `next` or `rates`) that leads towards the goal"))
+    return out
+
+
+def _sum_problems(stages_raw: Mapping, arrivals: Mapping) -> list[Problem]:
+    out = []
+    for stage, spec in stages_raw.items():
+        out += _sum_problem(("funnel", "stages", stage, "next"), _mapping(spec).get("next"),
+                            "routing probabilities in `next`",
+                            "the shares of people leaving to each target must add up to 1")
+    if arrivals.get("channels"):  # an empty mapping has its own message in the schema
+        out += _sum_problem(("arrivals", "channels"), arrivals["channels"], "channel shares",
+                            "the channel shares of arrivals must add up to 1")
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +10,17 @@ from funnelsim.errors import Problem, ScenarioError, did_you_mean
 from funnelsim.funnel import list_presets, load_preset
 from funnelsim.scenario.checks import reference_problems, schema_problems
 from funnelsim.scenario.schema import Scenario
-from funnelsim.scenario.yamlio import LineMap, read_yaml
+from funnelsim.scenario.yamlio import LineMap, read_yaml_with_problems
 
 __all__ = ["load_scenario", "validate_file"]
 
 
 def _resolve_funnel(raw: dict, base: Path, lines: LineMap, label: str) -> list[Problem]:
-    """Replace a preset name or funnel-file path in ``raw["funnel"]`` by its mapping."""
+    """Replace a preset name or funnel-file path in ``raw["funnel"]`` by its mapping.
+
+    Returns the problems found on the way; ``raw["funnel"]`` stays a string when the
+    reference could not be resolved.
+    """
     ref = raw.get("funnel")
     if not isinstance(ref, str):
         return []
@@ -29,20 +33,26 @@ def _resolve_funnel(raw: dict, base: Path, lines: LineMap, label: str) -> list[P
     if not looks_like_file:
         return [Problem(("funnel",), f"unknown preset {ref!r}", did_you_mean(ref, presets))]
     try:
-        data, funnel_lines = read_yaml(path, prefix=("funnel",), label=str(Path(label).parent / ref)
-                                       if not Path(ref).is_absolute() else ref)
+        data, funnel_lines, problems = read_yaml_with_problems(
+            path, prefix=("funnel",),
+            label=str(Path(label).parent / ref) if not Path(ref).is_absolute() else ref)
     except ScenarioError as exc:
-        return [Problem(p.path, p.message, p.hint or "presets: " + ", ".join(presets))
+        also = "" if path.is_file() else "; or name a preset: " + ", ".join(presets)
+        return [Problem(p.path, p.message, p.hint + also, file=p.file, line=p.line)
                 for p in exc.problems]
     if isinstance(data, Mapping) and "funnel" in data and "stages" not in data:
         data = data["funnel"]
         funnel_lines = {(k[:1] + k[2:]): v for k, v in funnel_lines.items() if k[1:2] == ("funnel",)}
+        problems = [Problem(p.path[:1] + p.path[2:], p.message, p.hint, file=p.file, line=p.line)
+                    for p in problems if p.path[1:2] == ("funnel",)]
     raw["funnel"] = data
     lines.update({k: v for k, v in funnel_lines.items() if k[:1] == ("funnel",) and len(k) > 1})
-    return []
+    return problems
 
 
 def _locate(problem: Problem, lines: LineMap, label: str) -> Problem:
+    if problem.line is not None:
+        return problem  # located where it was found (e.g. in a funnel file)
     path = problem.path
     for n in range(len(path), -1, -1):
         if path[:n] in lines:
@@ -51,16 +61,19 @@ def _locate(problem: Problem, lines: LineMap, label: str) -> Problem:
     return Problem(problem.path, problem.message, problem.hint, file=label)
 
 
-def collect_problems(raw: Any, base: Path, lines: LineMap, label: str) -> list[Problem]:
-    """Every problem in the parsed scenario ``raw``, located."""
+def collect_problems(raw: Any, base: Path, lines: LineMap, label: str,
+                     found: Sequence[Problem] = ()) -> list[Problem]:
+    """Every problem in the parsed scenario ``raw``, located (plus ``found`` ones, e.g.
+    duplicate keys seen while reading)."""
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else f"a {type(raw).__name__}"
-        return [Problem((), f"a scenario file must be a mapping of keys, got {got}",
-                        "start from scenarios/bike_shop.yaml", file=label, line=1)]
-    problems = _resolve_funnel(raw, base, lines, label)
-    if not problems:
-        problems = schema_problems(raw) + reference_problems(raw)
-    unique = list(dict.fromkeys(_locate(p, lines, label) for p in problems))
+        return list(found) + [Problem((), f"a scenario file must be a mapping of keys, got {got}",
+                                      "start from scenarios/bike_shop.yaml", file=label, line=1)]
+    problems = list(found) + _resolve_funnel(raw, base, lines, label)
+    checked = schema_problems(raw) + reference_problems(raw)
+    if isinstance(raw.get("funnel"), str):  # unresolved reference, reported above
+        checked = [p for p in checked if p.path[:1] != ("funnel",)]
+    unique = list(dict.fromkeys(_locate(p, lines, label) for p in problems + checked))
     return sorted(unique, key=lambda p: (p.file != label, p.file or "", p.line or 0))
 
 
@@ -76,8 +89,8 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     label = str(path)
-    raw, lines = read_yaml(path, label=label)
-    problems = collect_problems(raw, path.parent, lines, label)
+    raw, lines, duplicates = read_yaml_with_problems(path, label=label)
+    problems = collect_problems(raw, path.parent, lines, label, duplicates)
     if problems:
         raise ScenarioError(problems, label)
     scenario = Scenario.model_validate(raw)

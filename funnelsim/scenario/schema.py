@@ -8,9 +8,9 @@ the goal) are in :mod:`funnelsim.scenario.checks`, so that one run reports both 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
-
+import re
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
@@ -21,7 +21,15 @@ __all__ = [
     "Population",
     "Arrivals",
     "Outputs",
+    "SpendSpec",
+    "EffectSpec",
+    "CampaignSpec",
+    "SegmentSpec",
+    "Economics",
+    "Baseline",
+    "VariantSpec",
     "Scenario",
+    "EDGE_PATTERN",
     "json_schema",
     "STEP_DAYS",
 ]
@@ -32,6 +40,9 @@ _SUM_TOL = 1e-6
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+#: ``source -> target`` (also ``→``)
+EDGE_PATTERN = re.compile(r"^\s*([^\s>→-][^>→]*?)\s*(?:->|→)\s*([^\s>→-][^>→]*?)\s*$")
 
 
 class _Strict(BaseModel):
@@ -47,6 +58,9 @@ class StageSpec(_Strict):
         None, description="Where people go when they leave: target stage → probability (sums to 1).")
     rates: dict[str, NonNegative] | None = Field(
         None, description="Alternative to dwell_days + next: target stage → hazard rate per day.")
+    referrals_per_day: NonNegative = Field(
+        0.0, description="Word of mouth: contacts per day each person in this stage makes; "
+                         "each contact is a new arrival (channel `referral`).")
     description: str = ""
 
     @model_validator(mode="after")
@@ -100,9 +114,20 @@ class Horizon(_Strict):
 
 
 class Population(_Strict):
-    """Who is already in the funnel at the start."""
+    """Who is already in the funnel at the start, and how big the market is."""
 
     initial: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    market_size: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="People who could ever arrive. With it, arrivals come from the "
+                          "unaware pool and slow down as it empties (`arrivals.per_day` is the "
+                          "rate while everyone is unaware).")
+
+    @model_validator(mode="after")
+    def _fits(self) -> Population:
+        if self.market_size is not None and sum(self.initial.values()) > self.market_size:
+            raise ValueError(f"`initial` puts {sum(self.initial.values())} people in the funnel, "
+                             f"more than `market_size` {self.market_size}")
+        return self
 
 
 class Arrivals(_Strict):
@@ -124,6 +149,112 @@ class Arrivals(_Strict):
         return self
 
 
+class SpendSpec(_Strict):
+    """Media spend of a campaign: a total spread evenly over its window, an amount per
+    day, or a column of a CSV file of daily spend (columns `date` and the named one)."""
+
+    total: NonNegative | None = None
+    per_day: NonNegative | None = None
+    csv: str | None = Field(None, description="CSV path, relative to the scenario file.")
+    column: str | None = Field(None, description="Column of the CSV (default: campaign name).")
+
+    @model_validator(mode="after")
+    def _one(self) -> SpendSpec:
+        given = [k for k in ("total", "per_day", "csv") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `total`, `per_day` or `csv`")
+        if self.column is not None and self.csv is None:
+            raise ValueError("`column` goes with `csv`")
+        return self
+
+
+class EffectSpec(_Strict):
+    """What a campaign moves: an edge's rate, or arrivals of a channel (``*``: all)."""
+
+    edge: str | None = Field(None, description="`source -> target`, e.g. `desire -> conversion`.")
+    arrivals: str | None = Field(None, description="Channel whose arrivals it boosts (`*`: all).")
+    lift: Positive = Field(description="Rate multiplier at full pressure (1 = no effect).")
+
+    @model_validator(mode="after")
+    def _target(self) -> EffectSpec:
+        if (self.edge is None) == (self.arrivals is None):
+            raise ValueError("give exactly one of `edge` (e.g. `desire -> conversion`) or "
+                             "`arrivals` (a channel)")
+        if self.edge is not None and not EDGE_PATTERN.match(self.edge):
+            raise ValueError(f"edge {self.edge!r} should read `source -> target`")
+        return self
+
+    def edge_pair(self) -> tuple[str, str]:
+        match = EDGE_PATTERN.match(self.edge or "")
+        assert match is not None
+        return match.group(1), match.group(2)
+
+
+class CampaignSpec(_Strict):
+    """A campaign: when it runs, what it spends, how spend turns into pressure, what it moves."""
+
+    description: str = ""
+    start: dt.date | None = Field(None, description="First day (default: horizon start).")
+    end: dt.date | None = Field(None, description="Last day, inclusive (default: horizon end).")
+    spend: SpendSpec | None = None
+    carryover: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.0, description="Share of yesterday's adstock that still works today, in [0, 1).")
+    half_saturation: Positive | None = Field(
+        None, description="Adstocked spend per day that gives half the full effect.")
+    shape: Positive = Field(1.0, description="Hill exponent of the saturation curve.")
+    effects: list[EffectSpec] = Field(min_length=1)
+    segments: list[str] = Field(default_factory=list, description="Personas it reaches (all).")
+    cost_per_day: NonNegative = Field(0.0, description="Running cost per day in the window.")
+    fixed_cost: NonNegative = Field(0.0, description="One-off cost on the first day.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignSpec:
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"`end` {self.end} is before `start` {self.start}")
+        if self.spend is not None and self.half_saturation is None:
+            raise ValueError("a campaign with `spend` needs `half_saturation` (the daily spend "
+                             "that gives half of the full lift)")
+        return self
+
+
+class SegmentSpec(_Strict):
+    """A persona: its share of arrivals and its own version of some stages."""
+
+    share: Positive
+    description: str = ""
+    stages: dict[str, StageSpec] = Field(
+        default_factory=dict, description="Stages that behave differently for this persona.")
+
+
+class Economics(_Strict):
+    """Money: value per conversion (repeat purchases count again) and per other entries."""
+
+    value_per_conversion: NonNegative = 0.0
+    value_per_entry: dict[str, NonNegative] = Field(
+        default_factory=dict, description="Value of each entry into other stages.")
+    currency: str = ""
+
+
+class Baseline(_Strict):
+    """The plan every variant is compared with."""
+
+    label: str = "baseline"
+    description: str = ""
+    campaigns: dict[str, CampaignSpec] = Field(default_factory=dict)
+
+
+class VariantSpec(_Strict):
+    """A patch of the baseline: campaigns added, altered (only the keys given) or removed
+    (`name: null`); `arrivals`, `population` and `economics` keys replaced."""
+
+    label: str = ""
+    description: str = ""
+    campaigns: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+    arrivals: dict[str, Any] | None = None
+    population: dict[str, Any] | None = None
+    economics: dict[str, Any] | None = None
+
+
 class Outputs(_Strict):
     """Where and what to write."""
 
@@ -140,6 +271,12 @@ class Scenario(_Strict):
     funnel: FunnelSpec = Field(description="Inline funnel, a preset name, or a funnel YAML path.")
     population: Population = Field(default_factory=Population)
     arrivals: Arrivals | None = None
+    segments: dict[str, SegmentSpec] = Field(default_factory=dict)
+    economics: Economics = Field(default_factory=Economics)
+    baseline: Baseline = Field(default_factory=Baseline)
+    variants: dict[str, VariantSpec] = Field(default_factory=dict)
+    common_random_numbers: bool = Field(
+        True, description="Replicate r of every variant uses the same random streams.")
     replicates: Annotated[int, Field(gt=0, le=1_000_000)] = 500
     seed: Annotated[int, Field(ge=0)] | None = Field(
         None, description="Random seed; omitted → a fresh one, recorded in scenario.resolved.yaml.")

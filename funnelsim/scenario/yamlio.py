@@ -29,26 +29,32 @@ def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
-def _walk(node: yaml.Node, path: tuple, label: str, out: LineMap, dups: list[Problem]) -> None:
+def _walk(node: yaml.Node, path: tuple, label: str, out: LineMap, dups: list[Problem],
+          inside: tuple[yaml.Node, ...] = ()) -> None:
     """Record the line of every key under ``node``; report keys given twice in one mapping
-    (a silent overwrite is a classic YAML trap)."""
+    (a silent overwrite is a classic YAML trap). ``inside``: the enclosing nodes, so that a
+    recursive alias (``&a [*a]``) is not walked forever."""
     out[path] = (label, node.start_mark.line + 1)
+    if any(node is n for n in inside):
+        return
+    inside += (node,)
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value
             line = key_node.start_mark.line + 1
             if isinstance(key_node, yaml.ScalarNode) and key in seen:
-                dups.append(Problem(path + (key,), f"duplicate key {key!r} (first on line {seen[key]})",
+                dups.append(Problem(path + (key,),
+                                    f"duplicate key {key!r} (first on line {seen[key]})",
                                     "YAML keeps only the last one: remove or rename one of them",
                                     file=label, line=line))
             elif isinstance(key_node, yaml.ScalarNode):
                 seen[key] = line
-            _walk(value_node, path + (key,), label, out, dups)
+            _walk(value_node, path + (key,), label, out, dups, inside)
             out[path + (key,)] = (label, line)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, path + (i,), label, out, dups)
+            _walk(item, path + (i,), label, out, dups, inside)
 
 
 def read_yaml(path: str | Path, prefix: tuple = (), label: str | None = None) -> tuple[Any, LineMap]:
@@ -100,7 +106,7 @@ def _syntax_problem(exc: yaml.YAMLError, prefix: tuple, label: str) -> Problem:
     context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
     if context:
         started = context_mark.line + 1 if context_mark is not None else None
-        message += f" ({context}" + (f" that starts on line {started})" if started not in (None, line)
-                                     else ")")
+        since = f" that starts on line {started}" if started not in (None, line) else ""
+        message += f" ({context}{since})"
     return Problem(prefix, message, "check indentation, colons, brackets and quotes near this line",
                    file=label, line=line)

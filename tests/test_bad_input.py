@@ -1,0 +1,263 @@
+"""A planner's scenario has mistakes: every one is reported at once, located, with a hint.
+
+Each file in ``tests/bad_scenarios/`` holds one class of mistake (two hold several at
+once). For each, the real command line must exit with code 2, name every problem with
+its ``file:line``, its YAML path and a hint, print no traceback, and write nothing:
+``run`` creates no output folder and leaves an existing one byte-for-byte as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from funnelsim import cli
+from funnelsim.cli import app
+from funnelsim.errors import format_path
+from funnelsim.scenario import validate_file
+
+from .conftest import SCENARIOS
+
+BAD = Path(__file__).resolve().parent / "bad_scenarios"
+runner = CliRunner()
+DATE_HINT = "write dates as YYYY-MM-DD, e.g. 2026-11-01"
+POSITIVE = "use a positive number"
+
+
+@dataclass(frozen=True)
+class Want:
+    """One problem the output must show: ``<file>:<line> <path>: …message… — …hint…``."""
+
+    line: int | None
+    path: str
+    message: str
+    hint: str = ""
+    file: str = ""  # the bad scenario itself unless given (e.g. a funnel file it points to)
+
+
+@dataclass(frozen=True)
+class Case:
+    file: str
+    wants: tuple[Want, ...]
+
+
+CASES = [
+    pytest.param(Case("unknown_next_stage.yaml", (
+        Want(15, "funnel.stages.interest.next.desier",
+             "unknown stage 'desier' in `next` of 'interest'", "did you mean 'desire'?"),
+    )), id="unknown stage in next"),
+    pytest.param(Case("routing_not_one.yaml", (
+        Want(17, "funnel.stages.desire.next", "routing probabilities in `next` sum to 0.9, not 1",
+             "must add up to 1"),
+    )), id="routing does not sum to 1"),
+    pytest.param(Case("zero_dwell.yaml", (
+        Want(13, "funnel.stages.interest.dwell_days", "greater than 0 (got 0)", POSITIVE),
+    )), id="zero dwell"),
+    pytest.param(Case("negative_dwell.yaml", (
+        Want(16, "funnel.stages.desire.dwell_days", "greater than 0 (got -7)", POSITIVE),
+    )), id="negative dwell"),
+    pytest.param(Case("unknown_top_level_key.yaml", (
+        Want(7, "replicats", "unknown key 'replicats'", "did you mean 'replicates'?"),
+    )), id="unknown top-level key"),
+    pytest.param(Case("unknown_stage_key.yaml", (
+        Want(13, "funnel.stages.interest.dwel_days", "unknown key 'dwel_days'",
+             "did you mean 'dwell_days'?"),
+    )), id="unknown key inside a stage"),
+    pytest.param(Case("goal_not_a_stage.yaml", (
+        Want(7, "funnel.goal", "unknown stage 'converion' in `goal`", "did you mean 'conversion'?"),
+    )), id="goal not a stage"),
+    pytest.param(Case("no_path_to_goal.yaml", (
+        Want(7, "funnel.goal", "no path from the entry stage 'awareness' to the goal 'conversion'",
+             "add an edge (in `next` or `rates`) that leads towards the goal"),
+    )), id="no path from entry to goal"),
+    pytest.param(Case("start_not_a_date.yaml", (
+        Want(4, "horizon.start", "month value is outside expected range of 1-12 (got '2026-13-45')",
+             DATE_HINT),
+    )), id="impossible start date"),
+    pytest.param(Case("start_in_words.yaml", (
+        Want(4, "horizon.start",
+             "valid date or datetime, invalid character in year (got 'next tuesday')", DATE_HINT),
+    )), id="start date in words"),
+    pytest.param(Case("no_such_scenario.yaml", (
+        Want(None, "(top level)", "file not found:", "check the path"),
+    )), id="missing scenario file"),
+    pytest.param(Case("funnel_file_missing.yaml", (
+        Want(6, "funnel", "file not found:", "or name a preset: bike_shop, saas, web"),
+    )), id="missing funnel file"),
+    pytest.param(Case("unknown_preset.yaml", (
+        Want(6, "funnel", "unknown preset 'bikeshop'", "did you mean 'bike_shop'?"),
+    )), id="misspelt preset"),
+    pytest.param(Case("unknown_preset_far.yaml", (
+        Want(6, "funnel", "unknown preset 'ecommerce'", "expected one of: bike_shop, saas, web"),
+    )), id="unknown preset lists the presets"),
+    pytest.param(Case("funnel_file_with_mistake.yaml", (
+        Want(7, "funnel.stages.visit.next.sigup", "unknown stage 'sigup' in `next` of 'visit'",
+             "did you mean 'signup'?", file="funnels/typo_funnel.yaml"),
+    )), id="mistake inside a funnel file"),
+    pytest.param(Case("funnel_file_invalid_yaml.yaml", (
+        Want(11, "funnel", "not valid YAML: found unexpected end of stream "
+             "(while scanning a quoted scalar that starts on line 6)", "quotes near this line",
+             file="funnels/broken_funnel.yaml"),
+    )), id="funnel file is not valid YAML"),
+    pytest.param(Case("invalid_yaml.yaml", (
+        Want(9, "(top level)", "not valid YAML: expected ',' or '}', but got '<scalar>' "
+             "(while parsing a flow mapping that starts on line 8)", "brackets and quotes"),
+    )), id="invalid YAML syntax"),
+    pytest.param(Case("empty.yaml", (
+        Want(1, "(top level)", "a scenario file must be a mapping of keys, got an empty file",
+             "start from scenarios/bike_shop.yaml"),
+    )), id="empty file"),
+    pytest.param(Case("channel_shares.yaml", (
+        Want(9, "arrivals.channels", "channel shares sum to 1.2, not 1", "must add up to 1"),
+    )), id="channel shares do not sum to 1"),
+    pytest.param(Case("initial_unknown_stage.yaml", (
+        Want(9, "population.initial.awarness", "unknown stage 'awarness' in `population.initial`",
+             "did you mean 'awareness'?"),
+    )), id="initial population in an unknown stage"),
+    pytest.param(Case("negative_replicates.yaml", (
+        Want(7, "replicates", "greater than 0 (got -5)", POSITIVE),
+    )), id="negative replicates"),
+    pytest.param(Case("duplicate_key.yaml", (
+        Want(15, "funnel.stages.interest", "duplicate key 'interest' (first on line 12)",
+             "YAML keeps only the last one"),
+    )), id="duplicate key"),
+    pytest.param(Case("recursive_alias.yaml", (
+        Want(6, "name", "Input should be a valid string", "write plain text here"),
+    )), id="recursive YAML alias"),
+    pytest.param(Case("several_mistakes.yaml", (
+        Want(3, "replicats", "unknown key 'replicats'", "did you mean 'replicates'?"),
+        Want(5, "horizon.start", "(got 'next tuesday')", DATE_HINT),
+        Want(8, "funnel.goal", "unknown stage 'purchase' in `goal`",
+             "expected one of: awareness, interest, desire, conversion"),
+        Want(11, "funnel.stages.awareness.dwell_days", "greater than 0 (got 0)", POSITIVE),
+        Want(12, "funnel.stages.awareness.next.intrest", "unknown stage 'intrest'",
+             "did you mean 'interest'?"),
+        Want(14, "funnel.stages.interest.dwel_days", "unknown key 'dwel_days'",
+             "did you mean 'dwell_days'?"),
+        Want(17, "funnel.stages.desire.dwell_days", "greater than 0 (got -7)", POSITIVE),
+        Want(18, "funnel.stages.desire.next", "sum to 0.9, not 1", "must add up to 1"),
+        Want(24, "population.initial.awarness", "unknown stage 'awarness'",
+             "did you mean 'awareness'?"),
+        Want(27, "arrivals.channels", "channel shares sum to 1.2, not 1", "must add up to 1"),
+        Want(29, "seed", "duplicate key 'seed' (first on line 28)", "YAML keeps only the last one"),
+    )), id="several mistakes in one file"),
+    pytest.param(Case("several_mistakes_with_preset.yaml", (
+        Want(4, "horizon.start", "(got '2026-13-45')", DATE_HINT),
+        Want(5, "horizon.periods", "greater than 0 (got 0)", POSITIVE),
+        Want(6, "funnel", "unknown preset 'bikeshop'", "did you mean 'bike_shop'?"),
+        Want(7, "replicates", "greater than 0 (got 0)", POSITIVE),
+        Want(9, "seed", "duplicate key 'seed' (first on line 8)", "YAML keeps only the last one"),
+    )), id="misspelt preset does not hide other mistakes"),
+]
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """Problem lines are long; a wide, colourless console keeps each on one line."""
+    monkeypatch.setattr(cli, "err", Console(stderr=True, width=1000, color_system=None))
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, list(args))
+    assert "Traceback" not in result.output  # stdout and stderr together
+    # exit code 1 with an exception would be a crash the runner swallowed
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def problem_lines(stderr: str) -> list[str]:
+    return [line.strip() for line in stderr.splitlines() if line.startswith("  ")]
+
+
+def assert_reports(result, case: Case) -> None:
+    """Exit code 2, the right count in the header, and one line per wanted problem."""
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    n = len(case.wants)
+    assert f"{BAD / case.file}: {n} problem{'s' if n != 1 else ''}\n" in result.stderr
+    lines = problem_lines(result.stderr)
+    assert len(lines) == n, result.stderr  # nothing extra, nothing twice
+    for want, line in zip(case.wants, lines):  # in file order
+        where = str(BAD / (want.file or case.file)) + (f":{want.line}" if want.line else "")
+        head, _, hint = line.partition(" — ")
+        assert head.startswith(f"{where} {want.path}: "), line
+        assert want.message in head.removeprefix(f"{where} {want.path}: "), line
+        assert (want.hint in hint) if want.hint else (hint == ""), line
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_validate_lists_every_problem_with_location_and_hint(case: Case):
+    result = invoke("validate", str(BAD / case.file))
+    assert_reports(result, case)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_run_reports_the_same_and_creates_no_output_folder(case: Case, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # so that the default out/<stem> would land here too
+    result = invoke("run", str(BAD / case.file), "-o", str(tmp_path / "out"))
+    assert_reports(result, case)
+    default = invoke("run", str(BAD / case.file), "-q")
+    assert default.exit_code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_run_leaves_an_existing_output_folder_untouched(case: Case, tmp_path):
+    out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    (out / "summary.csv").write_bytes(b"metric,mean\nconversions,123\n")
+    (out / "plots" / "marker.txt").write_bytes(b"last week's forecast \x00\xff")
+    before = snapshot(out)
+    result = invoke("run", str(BAD / case.file), "-o", str(out))
+    assert_reports(result, case)
+    assert snapshot(out) == before
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()}
+
+
+def test_every_bad_file_has_a_case_and_there_are_at_least_ten():
+    on_disk = {p.name for p in BAD.glob("*.yaml")}
+    in_cases = {param.values[0].file for param in CASES}
+    assert on_disk == in_cases - {"no_such_scenario.yaml"}
+    assert not (BAD / "no_such_scenario.yaml").exists()
+    assert len(on_disk) >= 10
+
+
+def test_the_library_returns_the_same_problems_as_data():
+    """``validate_file`` gives what the command line prints: located, each with a hint."""
+    several = next(p.values[0] for p in CASES if p.id == "several mistakes in one file")
+    problems = validate_file(BAD / several.file)
+    assert [(p.line, format_path(p.path)) for p in problems] == \
+        [(w.line, w.path) for w in several.wants]
+    assert all(p.file == str(BAD / several.file) and p.hint for p in problems)
+
+
+def test_the_good_scenario_passes_the_same_checks():
+    """Control: the harness does not fail everything (the shipped scenario is valid)."""
+    result = runner.invoke(app, ["validate", str(SCENARIOS / "bike_shop.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "is valid" in result.stdout and result.stderr == ""
+
+
+def test_the_real_command_reports_everything_without_a_traceback(tmp_path):
+    """End to end through ``python -m funnelsim.cli``, with the real console."""
+    scenario = BAD / "several_mistakes.yaml"
+    env = {**os.environ, "COLUMNS": "1000", "NO_COLOR": "1"}
+    proc = subprocess.run([sys.executable, "-m", "funnelsim.cli", "run", str(scenario),
+                           "-o", str(tmp_path / "out")], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "several_mistakes.yaml: 11 problems" in proc.stderr
+    assert "several_mistakes.yaml:18 funnel.stages.desire.next: routing" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
