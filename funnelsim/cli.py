@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -97,7 +98,7 @@ def run(
             Path("out") / scenario.stem
     engine_name = engine.value if engine else spec.engine
     n = replicates or spec.replicates
-    total = 1 if engine_name == "expected" else n
+    total = (1 if engine_name == "expected" else n) * (1 + len(spec.variants))
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, disable=quiet, transient=False) as bar:
         task = bar.add_task(f"{spec.name} ({engine_name})", total=total)
@@ -114,6 +115,9 @@ def run(
 
 
 def _headline(result) -> None:  # noqa: ANN001 - SimulationResult, imported lazily
+    if result.variants:
+        _comparison(result)
+        return
     table = Table(title=f"{result.dataset.attrs.get('title', '')}: totals over the horizon",
                   title_justify="left")
     table.add_column("scenario")
@@ -125,6 +129,54 @@ def _headline(result) -> None:  # noqa: ANN001 - SimulationResult, imported lazi
         fmt = (lambda v: f"{v:.1%}") if pct else (lambda v: f"{v:,.0f}")
         table.add_row(row.scenario, row.metric, fmt(row.mean), f"{fmt(row.p05)} – {fmt(row.p95)}")
     out.print(table)
+
+
+def _num(value: float, signed: bool = False) -> str:
+    """Compact number: 1,234 / 27.7k / 1.25M, with a sign if asked."""
+    sign = ("+" if value >= 0 else "−") if signed else ("−" if value < 0 else "")
+    v = abs(value)
+    text = f"{v / 1e6:.3g}M" if v >= 1e6 else f"{v / 1e3:.0f}k" if v >= 1e4 else f"{v:,.0f}"
+    return sign + text
+
+
+def _cell(mean: float, lo: float, hi: float, signed: bool = False) -> str:
+    return f"{_num(mean, signed)}\n[dim]{_num(lo, signed)}…{_num(hi, signed)}[/]"
+
+
+def _comparison(result) -> None:  # noqa: ANN001
+    """Plans side by side: means with 90% intervals, uplift vs baseline, how sure we are."""
+    rows = result.comparison()
+    title = f"{result.dataset.attrs.get('title', '')}: plans compared over the horizon"
+    out.print(f"[bold]{escape(title)}[/]")
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False, show_edge=False)
+    for name in ("plan", "sales", "profit", "Δ sales", "Δ profit", "P(Δ>0)", "P(best)"):
+        table.add_column(name, justify="left" if name == "plan" else "right", no_wrap=True)
+    best = int(rows["profit"].idxmax())
+    for k, row in rows.iterrows():
+        cells = [escape(str(row.scenario)), _cell(row.conversions, row.conversions_p05, row.conversions_p95),
+                 _cell(row.profit, row.profit_p05, row.profit_p95)]
+        if k == 0:
+            cells += ["[dim]baseline[/]", "", ""]
+        else:
+            cells += [_cell(row.uplift_conversions, row.uplift_conversions_p05,
+                            row.uplift_conversions_p95, signed=True),
+                      _cell(row.uplift_profit, row.uplift_profit_p05, row.uplift_profit_p95,
+                            signed=True),
+                      f"{row.prob_beats_baseline:.0%}"]
+        cells.append(f"{row.prob_best_profit:.0%}")
+        table.add_row(*cells, style="bold green" if k == best else None)
+    out.print(table)
+    out.print("[dim]sales = conversions: mean, and its 5–95% range across replicates below; "
+              "Δ = paired difference from the baseline (common random numbers); P(Δ>0) = "
+              "chance of more sales than the baseline; P(best) = chance of the highest profit[/]")
+    for row in rows.itertuples():
+        if row.label != row.scenario:
+            out.print(f"  [bold]{escape(str(row.scenario))}[/]: {escape(str(row.label))}")
+    top = rows.loc[best]
+    sure = top.prob_best_profit
+    word = "almost certainly" if sure >= 0.95 else "probably" if sure >= 0.75 else "possibly"
+    out.print(f"[bold]{escape(str(top.scenario))}[/] is {word} the most profitable plan: the "
+              f"best in {sure:.0%} of {result.dataset.sizes['replicate']} replicates.")
 
 
 @app.command()

@@ -115,49 +115,6 @@ class CompiledModel:
             return float("inf")
         return self.market_size - float(self.initial.sum())
 
-    # ------------------------------------------------------------------ maps
-    def stage_matrix(self) -> np.ndarray:
-        """``(C, S)`` one-hot map from compartments to stages."""
-        out = np.zeros((self.n_compartments, self.funnel.n_stages))
-        out[np.arange(self.n_compartments), self.stage_of] = 1.0
-        return out
-
-    def slot_dest_matrix(self) -> np.ndarray:
-        """``(C * m, C)`` one-hot map from event slots to destination compartments."""
-        c, m = self.dest.shape
-        out = np.zeros((c * m, c))
-        out[np.arange(c * m), self.dest.ravel()] = 1.0
-        out[self.slot_edge.ravel() < 0] = 0.0
-        return out
-
-    def slot_edge_matrix(self) -> np.ndarray:
-        """``(C * m, S * S)`` one-hot map from event slots to stage edges."""
-        c, m = self.dest.shape
-        s = self.funnel.n_stages
-        out = np.zeros((c * m, s * s))
-        flat = self.slot_edge.ravel()
-        keep = flat >= 0
-        out[np.arange(c * m)[keep], flat[keep]] = 1.0
-        return out
-
-    def slot_entry_matrix(self) -> np.ndarray:
-        """``(C * m, S * K)``: event slots → (target stage, arrival cell) entries."""
-        c, m = self.dest.shape
-        k = self.n_cells
-        out = np.zeros((c * m, self.funnel.n_stages * k))
-        flat_dest = self.dest.ravel()
-        keep = self.slot_edge.ravel() >= 0
-        cols = self.stage_of[flat_dest] * k + self.cell_of[flat_dest]
-        out[np.arange(c * m)[keep], cols[keep]] = 1.0
-        return out
-
-    def cell_entry_matrix(self) -> np.ndarray:
-        """``(K, S * K)``: arrivals of each cell → (entry stage, cell) entries."""
-        k = self.n_cells
-        out = np.zeros((k, self.funnel.n_stages * k))
-        out[np.arange(k), self.stage_of[self.arrival_comp] * k + np.arange(k)] = 1.0
-        return out
-
 
 def choose_dt(funnel: Funnel | Sequence[Funnel], step_days: float,
               max_hazard_step: float = 0.5) -> float:

@@ -194,12 +194,50 @@ class SimulationResult:
         diff = totals.isel(scenario=slice(1, None)) - base
         return diff.rename({k: f"uplift_{k}" for k in diff.data_vars})
 
+    def prob_best(self, metric: str = "profit") -> xr.DataArray:
+        """Share of replicates in which each scenario has the highest ``metric`` (ties
+        shared), i.e. how sure we are that it is the best plan."""
+        values = self.totals()[metric]
+        top = values.max("scenario")
+        winners = (values == top).astype(float)
+        return (winners / winners.sum("scenario")).mean("replicate")
+
+    def comparison(self) -> pd.DataFrame:
+        """One row per scenario with the numbers a planner compares at a glance."""
+        totals = self.totals()
+        rows = []
+        conv = self.conversions()
+        best = self.prob_best("profit") if self.variants else None
+        up = self.uplift() if self.variants else None
+        labels = self.dataset["label"].values if "label" in self.dataset.coords else self.scenarios
+        for k, name in enumerate(self.scenarios):
+            row: dict[str, object] = {"scenario": name, "label": str(labels[k])}
+            for metric in ("conversions", "revenue", "spend", "profit"):
+                da = totals[metric].sel(scenario=name)
+                row[metric] = float(da.mean())
+                row[f"{metric}_p05"], row[f"{metric}_p95"] = (float(v) for v in
+                                                              da.quantile([0.05, 0.95]).values)
+            if up is not None and k > 0:
+                for metric in ("uplift_conversions", "uplift_profit"):
+                    da = up[metric].sel(scenario=name)
+                    row[metric] = float(da.mean())
+                    row[f"{metric}_p05"], row[f"{metric}_p95"] = (
+                        float(v) for v in da.quantile([0.05, 0.95]).values)
+                row["prob_beats_baseline"] = float(
+                    (conv.sel(scenario=name) > conv.isel(scenario=0)).mean())
+            if best is not None:
+                row["prob_best_profit"] = float(best.sel(scenario=name))
+            rows.append(row)
+        return pd.DataFrame(rows)
+
     # ----------------------------------------------------------------- tables
     def summary(self, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame:
         """Long table ``scenario, metric, mean, p05, p50, p95``: :meth:`totals` for every
         scenario; for variants also uplift vs the baseline (conversions, revenue, profit),
-        ``incremental_roi`` and ``prob_beats_baseline`` (share of replicates where the
-        variant's conversions exceed the baseline's; no interval)."""
+        ``incremental_roi``, ``prob_beats_baseline`` (share of replicates where the
+        variant's conversions exceed the baseline's) and, for every scenario,
+        ``prob_best_profit`` (share of replicates where it is the most profitable plan);
+        probabilities have no interval."""
         frames = [_long(self.totals(), quantiles)]
         if self.variants:
             up = self.uplift()
@@ -214,6 +252,9 @@ class SimulationResult:
                 "metric": "prob_beats_baseline",
                 "mean": prob.values.astype(float),
             }))
+            best = self.prob_best("profit")
+            frames.append(pd.DataFrame({"scenario": self.scenarios, "metric": "prob_best_profit",
+                                        "mean": best.values.astype(float)}))
         table = pd.concat(frames, ignore_index=True)
         order = {s: i for i, s in enumerate(self.scenarios)}
         table["_s"] = table["scenario"].map(order)

@@ -17,7 +17,8 @@ ArrivalDraw = Callable[[int, np.ndarray, float], np.ndarray]
 #: (step, state by compartment, step probabilities) → moves (C, m) and stayers (C,)
 MoveDraw = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
-__all__ = ["RawRun", "Engine", "ProgressCallback", "simulate_replicate", "stack_replicates"]
+__all__ = ["RawRun", "Engine", "ProgressCallback", "simulate_replicate", "stack_replicates",
+           "group_columns"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,17 @@ class Engine(Protocol):
     ) -> RawRun: ...
 
 
+def group_columns(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum the columns of ``values (T, n)`` by ``groups (n,)`` into ``(T, n_groups)``;
+    columns with group −1 are dropped. Uses ``bincount`` rather than a float matrix
+    product, which would wake a spinning BLAS thread for every replicate."""
+    t, n = values.shape
+    keep = groups >= 0
+    index = (np.arange(t)[:, None] * n_groups + groups[None, keep]).ravel()
+    summed = np.bincount(index, weights=values[:, keep].ravel(), minlength=t * n_groups)
+    return _as(summed.reshape(t, n_groups), values.dtype)
+
+
 def simulate_replicate(
     model: CompiledModel, state: np.ndarray, draw_arrivals: ArrivalDraw, draw_moves: MoveDraw
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -67,17 +79,22 @@ def simulate_replicate(
     """
     c, m = model.dest.shape
     k = model.n_cells
-    dest_matrix = model.slot_dest_matrix()
+    real = model.slot_edge.ravel() >= 0
+    dest = np.where(real, model.dest.ravel(), -1)
     moves = np.zeros((model.n_steps, c * m), dtype=state.dtype)
     arrivals = np.zeros((model.n_steps, k), dtype=state.dtype)
     ends = np.zeros((model.n_periods, c), dtype=state.dtype)
     unaware = model.unaware_at_start()
     for step in range(model.n_steps):
-        new = draw_arrivals(step, model.arrival_intensity(step, state), unaware)
-        unaware -= new.sum()
+        lam = model.arrival_intensity(step, state)
+        if lam.any():
+            new = draw_arrivals(step, lam, unaware)
+            unaware -= new.sum()
+        else:
+            new = np.zeros(k, dtype=state.dtype)
         moved, stayed = draw_moves(step, state, model.probs_at(step))
         moved = moved.reshape(-1)
-        state = stayed + _as(moved @ dest_matrix, state.dtype)
+        state = stayed + group_columns(moved[None], dest, c)[0]
         np.add.at(state, model.arrival_comp, new)
         moves[step] = moved
         arrivals[step] = new
@@ -86,17 +103,21 @@ def simulate_replicate(
     t, spp, s = model.n_periods, model.steps_per_period, model.funnel.n_stages
     moves_p = moves.reshape(t, spp, -1).sum(axis=1)
     arrivals_p = arrivals.reshape(t, spp, -1).sum(axis=1)
-    occupancy = _as(ends @ model.stage_matrix(), state.dtype)
-    flows = _as(moves_p @ model.slot_edge_matrix(), state.dtype).reshape(t, s, s)
-    entries = moves_p @ model.slot_entry_matrix() + arrivals_p @ model.cell_entry_matrix()
-    return occupancy, flows, arrivals_p, _as(entries, state.dtype).reshape(t, s, k)
+    occupancy = group_columns(ends, model.stage_of, s)
+    flows = group_columns(moves_p, model.slot_edge.ravel(), s * s).reshape(t, s, s)
+    flat_dest = model.dest.ravel()
+    entry_group = np.where(real, model.stage_of[flat_dest] * k + model.cell_of[flat_dest], -1)
+    cell_group = model.stage_of[model.arrival_comp] * k + np.arange(k)
+    entries = (group_columns(moves_p, entry_group, s * k)
+               + group_columns(arrivals_p, cell_group, s * k))
+    return occupancy, flows, arrivals_p, entries.reshape(t, s, k)
 
 
 def stack_replicates(model: CompiledModel, parts: list[tuple[np.ndarray, ...]],
                      initial: np.ndarray) -> RawRun:
     """Stack per-replicate outputs of :func:`simulate_replicate` into a :class:`RawRun`."""
     occupancy, flows, arrivals, entries = (np.stack(x) for x in zip(*parts))
-    init_stage = _as(initial @ model.stage_matrix(), initial.dtype)
+    init_stage = group_columns(initial[None], model.stage_of, model.funnel.n_stages)[0]
     return RawRun(
         initial=np.tile(init_stage, (len(parts), 1)),
         occupancy=occupancy,

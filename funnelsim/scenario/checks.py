@@ -3,9 +3,7 @@
 Two passes over the raw YAML data, so that one run reports every problem:
 1. the pydantic schema (types, ranges, unknown keys with "did you mean");
 2. cross-references the schema cannot see (stage names used in ``next``, ``goal``,
-   ``arrivals.stage``, ``population.initial``; a path from the entry to the goal), and the
-   sums of ``next`` and ``channels``: the schema checks those only when every field of the
-   object is valid, so they are checked here, on the raw data, and located at the key.
+   ``arrivals.stage``, ``population.initial``; a path from the entry to the goal).
 Pass 2 reads the raw data defensively: parts that are malformed were reported by pass 1.
 """
 
@@ -19,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from funnelsim.errors import Problem, did_you_mean
 from funnelsim.funnel import LOST
-from funnelsim.scenario.schema import _SUM_TOL, Scenario
+from funnelsim.scenario.schema import HINT, Scenario
 
 __all__ = ["schema_problems", "reference_problems"]
 
@@ -36,9 +34,6 @@ _HINTS = {
     "dict_type": "this should be a mapping of `key: value` lines",
     "model_type": "this should be a mapping of `key: value` lines",
 }
-
-#: the schema's own messages for the sums, which pass 2 reports instead (see above)
-_SUM_MESSAGES = ("routing probabilities in `next` sum to", "channel shares sum to")
 
 
 class _DictValue:
@@ -97,9 +92,8 @@ def schema_problems(raw: Mapping) -> list[Problem]:
             elif kind == "missing":
                 out.append(Problem(loc, f"required key {loc[-1]!r} is missing"))
             elif kind == "value_error":
-                message = err["msg"].removeprefix("Value error, ")
-                if not message.startswith(_SUM_MESSAGES):
-                    out.append(Problem(loc, message))
+                message, _, hint = err["msg"].removeprefix("Value error, ").partition(HINT)
+                out.append(Problem(loc, message, hint))
             else:
                 got = err.get("input")
                 shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
@@ -121,22 +115,12 @@ def _mapping(value: Any) -> Mapping:
     return value if isinstance(value, Mapping) else {}
 
 
-def _sum_problem(path: tuple, table: Any, what: str, hint: str) -> list[Problem]:
-    values = list(table.values()) if isinstance(table, Mapping) else None
-    if values is None or not all(isinstance(v, int | float) for v in values):
-        return []  # not a mapping of numbers: the schema reported it
-    total = sum(values)
-    if abs(total - 1.0) <= _SUM_TOL:
-        return []
-    return [Problem(path, f"{what} sum to {total:g}, not 1", hint)]
-
-
 def reference_problems(raw: Mapping) -> list[Problem]:
-    """Problems in how the parts of a scenario refer to each other, and in the sums."""
+    """Problems in how the parts of a scenario refer to each other."""
     funnel = _mapping(raw.get("funnel"))
     stages_raw = _mapping(funnel.get("stages"))
     arrivals = _mapping(raw.get("arrivals"))
-    out = _sum_problems(stages_raw, arrivals)
+    out: list[Problem] = []
     if not stages_raw:
         return out  # nothing to cross-check; the schema reported why
     stages = [str(s) for s in stages_raw]
@@ -179,18 +163,6 @@ def reference_problems(raw: Mapping) -> list[Problem]:
             where = ("arrivals", "stage") if arrival_stage else ("funnel", "goal")
             out.append(Problem(where, f"no path from the entry stage {start!r} to the goal {goal!r}",
                                "add an edge (in `next` or `rates`) that leads towards the goal"))
-    return out
-
-
-def _sum_problems(stages_raw: Mapping, arrivals: Mapping) -> list[Problem]:
-    out = []
-    for stage, spec in stages_raw.items():
-        out += _sum_problem(("funnel", "stages", stage, "next"), _mapping(spec).get("next"),
-                            "routing probabilities in `next`",
-                            "the shares of people leaving to each target must add up to 1")
-    if arrivals.get("channels"):  # an empty mapping has its own message in the schema
-        out += _sum_problem(("arrivals", "channels"), arrivals["channels"], "channel shares",
-                            "the channel shares of arrivals must add up to 1")
     return out
 
 

@@ -57,12 +57,16 @@ def write_outputs(
     resolved: dict | None = None,
     plots: bool = True,
 ) -> Path:
-    """Write ``summary.csv``, ``timeseries.csv``, ``results.nc``, plots and
-    ``scenario.resolved.yaml`` into ``out_dir`` (atomically). Returns the folder."""
+    """Write ``summary.csv``, ``summary_by_channel.csv``, ``summary_by_segment.csv``,
+    ``timeseries.csv``, ``results.nc``, plots and ``scenario.resolved.yaml`` into
+    ``out_dir`` (atomically). Returns the folder."""
     out_dir = Path(out_dir)
     with atomic_folder(out_dir) as tmp:
         result.summary().to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
         result.timeseries().to_csv(tmp / "timeseries.csv", index=False, float_format="%.10g")
+        for dim in ("channel", "segment"):
+            result.summary_by(dim).to_csv(tmp / f"summary_by_{dim}.csv", index=False,
+                                          float_format="%.10g")
         result.to_netcdf(tmp / "results.nc")
         if resolved is not None:
             text = yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True)

@@ -1,33 +1,52 @@
-"""Run a validated scenario through an engine and label the result."""
+"""Run a validated scenario — its baseline and every variant — and label the result.
+
+Variants run with common random numbers: replicate r of every plan uses the same random
+streams (``common_random_numbers: false`` gives each plan its own, to measure what
+pairing buys).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from funnelsim import __version__
-from funnelsim.dynamics import CompiledModel, compile_model
+from funnelsim.dynamics import CompiledModel, Segment, compile_model
 from funnelsim.engines import get_engine
 from funnelsim.funnel import Funnel
-from funnelsim.results import SimulationResult
-from funnelsim.scenario.schema import FunnelSpec, Scenario
+from funnelsim.results import BASELINE, SimulationResult
+from funnelsim.scenario.plans import resolve_campaigns, variant_raw
+from funnelsim.scenario.schema import FunnelSpec, Scenario, StageSpec
 
-__all__ = ["build_funnel", "compile_scenario", "run", "resolved_scenario", "fresh_seed"]
+__all__ = ["build_funnel", "compile_scenario", "plans", "run", "resolved_scenario", "fresh_seed",
+           "stage_values"]
 
-BASELINE = "baseline"
 
-
-def build_funnel(spec: FunnelSpec) -> Funnel:
-    """The :class:`~funnelsim.funnel.Funnel` a validated funnel spec describes."""
-    rates = {name: stage.rate_table() for name, stage in spec.stages.items()}
+def build_funnel(spec: FunnelSpec, overrides: dict[str, StageSpec] | None = None) -> Funnel:
+    """The :class:`~funnelsim.funnel.Funnel` a validated funnel spec describes, with some
+    stages replaced by ``overrides`` (a persona's own version of them)."""
+    stages = {**spec.stages, **(overrides or {})}
+    rates = {name: stage.rate_table() for name, stage in stages.items()}
     return Funnel.from_rates(rates, goal=spec.goal, stages=list(spec.stages),
                              entry=spec.entry or "", name=spec.name)
 
 
-def compile_scenario(scenario: Scenario) -> CompiledModel:
-    """Resolve a scenario into engine arrays."""
+def _referrals(spec: FunnelSpec, overrides: dict[str, StageSpec] | None = None) -> dict[str, float]:
+    stages = {**spec.stages, **(overrides or {})}
+    return {name: st.referrals_per_day for name, st in stages.items() if st.referrals_per_day > 0}
+
+
+def compile_scenario(scenario: Scenario, base_dir: Path | None = None) -> CompiledModel:
+    """Resolve one plan (the scenario's baseline campaigns) into engine arrays."""
+    base_dir = base_dir if base_dir is not None else _base_dir(scenario)
     funnel = build_funnel(scenario.funnel)
+    segments = [
+        Segment(name, seg.share, build_funnel(scenario.funnel, seg.stages),
+                _referrals(scenario.funnel, seg.stages))
+        for name, seg in scenario.segments.items()
+    ]
     arrivals = scenario.arrivals
     return compile_model(
         funnel,
@@ -39,7 +58,35 @@ def compile_scenario(scenario: Scenario) -> CompiledModel:
         channels=dict(arrivals.channels) if arrivals and arrivals.channels else None,
         arrival_stage=arrivals.stage if arrivals else None,
         dt=scenario.horizon.dt_days,
+        segments=segments or None,
+        campaigns=resolve_campaigns(scenario, base_dir),
+        referrals_per_day=_referrals(scenario.funnel),
+        market_size=scenario.population.market_size,
     )
+
+
+def _base_dir(scenario: Scenario) -> Path | None:
+    return scenario._source.parent if scenario._source is not None else None
+
+
+def plans(scenario: Scenario) -> dict[str, Scenario]:
+    """The baseline and each variant as a scenario of its own (variants patched in)."""
+    out = {BASELINE: scenario}
+    raw = scenario.model_dump(mode="json")
+    for name in scenario.variants:
+        variant = Scenario.model_validate(variant_raw(raw, name))
+        variant._source = scenario._source
+        out[name] = variant
+    return out
+
+
+def stage_values(scenario: Scenario) -> dict[str, float]:
+    """Money per entry into each stage (the goal's includes the value per conversion)."""
+    econ = scenario.economics
+    values = dict(econ.value_per_entry)
+    goal = scenario.funnel.goal
+    values[goal] = values.get(goal, 0.0) + econ.value_per_conversion
+    return values
 
 
 def fresh_seed() -> int:
@@ -54,32 +101,43 @@ def run(
     seed: int | None = None,
     engine: str | None = None,
     progress: Callable[[int], None] | None = None,
+    common_random_numbers: bool | None = None,
 ) -> SimulationResult:
-    """Simulate a scenario; arguments override the file's ``replicates``, ``seed``, ``engine``.
+    """Simulate the baseline and every variant; arguments override the file's values.
 
     The result's attrs record the seed, engine, replicates and funnelsim version.
     """
     replicates = replicates or scenario.replicates
     seed = seed if seed is not None else scenario.seed
     seed = fresh_seed() if seed is None else seed
+    crn = scenario.common_random_numbers if common_random_numbers is None else common_random_numbers
     engine_name = engine or scenario.engine
-    model = compile_scenario(scenario)
-    raw = get_engine(engine_name).run(model, replicates, seed, progress)
+    runner = get_engine(engine_name)
+    runs, models, values, labels = {}, {}, {}, []
+    for k, (name, plan) in enumerate(plans(scenario).items()):
+        models[name] = compile_scenario(plan)
+        runs[name] = runner.run(models[name], replicates, seed, progress, stream=0 if crn else k)
+        values[name] = stage_values(plan)
+        labels.append(plan.baseline.label if name != BASELINE else scenario.baseline.label)
     attrs = {
         "title": scenario.name,
         "engine": engine_name,
         "seed": seed,
         "replicates": replicates,
+        "common_random_numbers": int(crn),
         "funnelsim_version": __version__,
     }
-    return SimulationResult.from_runs({BASELINE: raw}, model, attrs)
+    result = SimulationResult.from_runs(runs, models, attrs, values)
+    result.dataset.coords["label"] = ("scenario", labels)
+    return result
 
 
 def resolved_scenario(scenario: Scenario, result: SimulationResult) -> dict:
-    """Exactly what ran: the scenario with defaults filled in, the funnel in rates form,
-    and the seed, engine, replicates, clock step and version actually used."""
+    """Exactly what ran: the scenario with defaults filled in, and the seed, engine,
+    replicates, clock step and version actually used."""
     data = scenario.model_dump(mode="json", exclude_none=True)
     attrs = result.dataset.attrs
+    data["funnel"]["entry"] = result.dataset.attrs["entry"]
     data["seed"] = int(attrs["seed"])
     data["replicates"] = int(attrs["replicates"])
     data["engine"] = str(attrs["engine"])

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 __all__ = [
     "StageSpec",
@@ -32,11 +32,23 @@ __all__ = [
     "EDGE_PATTERN",
     "json_schema",
     "STEP_DAYS",
+    "SUM_TOLERANCE",
+    "HINT",
 ]
 
 #: reporting step → days
 STEP_DAYS = {"day": 1.0, "week": 7.0}
-_SUM_TOL = 1e-6
+SUM_TOLERANCE = 1e-6
+#: separates a validator's message from its hint (split again in scenario.checks)
+HINT = "\nhint: "
+
+
+def _sums_to_one(table: dict[str, float] | None, what: str, hint: str) -> dict[str, float] | None:
+    if table:
+        total = sum(table.values())
+        if abs(total - 1.0) > SUM_TOLERANCE:
+            raise ValueError(f"{what} sum to {total:g}, not 1{HINT}{hint}")
+    return table
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
@@ -74,11 +86,13 @@ class StageSpec(_Strict):
         if routing and (self.dwell_days is None or self.next is None):
             missing = "next" if self.next is None else "dwell_days"
             raise ValueError(f"`{missing}` is missing: `dwell_days` and `next` go together")
-        if self.next is not None:
-            total = sum(self.next.values())
-            if abs(total - 1.0) > _SUM_TOL:
-                raise ValueError(f"routing probabilities in `next` sum to {total:g}, not 1")
         return self
+
+    @field_validator("next")
+    @classmethod
+    def _routing_sums_to_one(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        return _sums_to_one(value, "routing probabilities in `next`",
+                            "the shares of people leaving to each target must add up to 1")
 
     def rate_table(self) -> dict[str, float]:
         """Hazard rates per day to each target."""
@@ -138,15 +152,13 @@ class Arrivals(_Strict):
     channels: dict[str, NonNegative] | None = Field(
         None, description="Share of arrivals by channel (sums to 1).")
 
-    @model_validator(mode="after")
-    def _shares(self) -> Arrivals:
-        if self.channels is not None:
-            total = sum(self.channels.values())
-            if not self.channels:
-                raise ValueError("`channels` is empty: name at least one channel or drop the key")
-            if abs(total - 1.0) > _SUM_TOL:
-                raise ValueError(f"channel shares sum to {total:g}, not 1")
-        return self
+    @field_validator("channels")
+    @classmethod
+    def _shares(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None and not value:
+            raise ValueError("`channels` is empty: name at least one channel or drop the key")
+        return _sums_to_one(value, "channel shares",
+                            "the channel shares of arrivals must add up to 1")
 
 
 class SpendSpec(_Strict):
