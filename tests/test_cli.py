@@ -24,8 +24,9 @@ def test_run_writes_every_output_and_prints_a_table(tmp_path):
     assert result.exit_code == 0, result.output
     assert "conversions" in result.output and "90% interval" in result.output
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert names == ["plots/funnel.png", "plots/occupancy.png", "results.nc",
-                     "scenario.resolved.yaml", "summary.csv", "timeseries.csv"]
+    assert names == ["plots/cumulative.png", "plots/dropoff.png", "plots/funnel.png",
+                     "plots/occupancy.png", "results.nc", "scenario.resolved.yaml", "summary.csv",
+                     "summary_by_channel.csv", "summary_by_segment.csv", "timeseries.csv"]
     summary = pd.read_csv(out / "summary.csv")
     conversions = summary.set_index("metric").loc["conversions"]
     assert conversions["p05"] < conversions["mean"] < conversions["p95"]
@@ -76,3 +77,24 @@ def test_validate_presets_schema_and_version():
     assert {"horizon", "funnel", "arrivals", "population"} <= set(schema["properties"])
     assert any(o.get("type") == "string" for o in schema["properties"]["funnel"]["anyOf"])
     assert __version__ in runner.invoke(app, ["--version"]).output
+
+
+def test_plans_are_compared_at_a_glance(tmp_path):
+    out = tmp_path / "holiday"
+    result = runner.invoke(app, ["run", str(SCENARIOS / "bike_shop_holiday.yaml"), "-o", str(out),
+                                 "-n", "60"])
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    for name in ("baseline", "instagram", "holiday_sale", "full_plan", "Δ sales", "P(best)"):
+        assert name in text
+    assert "the most profitable plan: the best in" in text
+    summary = pd.read_csv(out / "summary.csv")
+    best = summary[summary.metric == "prob_best_profit"].set_index("scenario")["mean"]
+    winner = best.idxmax()
+    assert f"{winner} is" in text
+    assert best.sum() == 1.0
+    plots = sorted(p.name for p in (out / "plots").iterdir())
+    assert plots == ["cumulative.png", "dropoff.png", "funnel.png", "occupancy.png",
+                     "pressure.png", "uplift.png"]
+    by_channel = pd.read_csv(out / "summary_by_channel.csv")
+    assert {"store", "search", "social", "referral"} <= set(by_channel["channel"])

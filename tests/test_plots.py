@@ -47,7 +47,49 @@ def test_occupancy_fan_chart_bands_contain_the_median(result):
 
 def test_standard_plots_are_written(result, tmp_path):
     paths = save_standard_plots(result, tmp_path)
-    assert [p.name for p in paths] == ["funnel.png", "occupancy.png"]
+    # a single plan without campaigns: no uplift and no pressure plots
+    assert [p.name for p in paths] == ["funnel.png", "occupancy.png", "cumulative.png",
+                                       "dropoff.png"]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
     fig = occupancy_figure(result)
     assert sum(ax.get_visible() for ax in fig.axes) == len(result.stages)
+
+
+@pytest.fixture(scope="module")
+def plans_result():
+    return run(load_scenario(SCENARIOS / "bike_shop_holiday.yaml"), replicates=30)
+
+
+def test_cumulative_conversions_one_median_line_per_plan(plans_result):
+    from funnelsim.report.plots import plot_cumulative_conversions
+
+    ax = plot_cumulative_conversions(plans_result, ax=Figure().subplots())
+    assert [line.get_label() for line in ax.lines] == plans_result.scenarios
+    last = [line.get_ydata()[-1] for line in ax.lines]
+    medians = plans_result.conversions().median("replicate").values
+    assert np.allclose(last, medians)
+
+
+def test_uplift_histograms_are_paired_differences(plans_result):
+    from funnelsim.report.plots import plot_uplift
+
+    ax = plot_uplift(plans_result, ax=Figure().subplots())
+    counts = {}
+    for patch in ax.patches:
+        counts[patch.get_facecolor()] = counts.get(patch.get_facecolor(), 0) + patch.get_height()
+    assert sorted(counts.values()) == [30, 30, 30]  # every replicate of every variant
+    means = [line.get_xdata()[0] for line in ax.lines[:-1]]
+    assert np.allclose(means, plans_result.uplift()["uplift_conversions"].mean("replicate"))
+
+
+def test_dropoff_and_pressure(plans_result):
+    from funnelsim.report.plots import plot_dropoff, plot_pressure
+
+    ax = plot_dropoff(plans_result, ax=Figure().subplots())
+    assert len(ax.patches) == 5 * len(plans_result.scenarios)
+    lost = plans_result.dataset["flows"].sel(target="lost").sum(("period", "source"))
+    assert sum(p.get_height() for p in ax.patches) == pytest.approx(float(lost.mean("replicate").sum()))
+    ax = plot_pressure(plans_result, ax=Figure().subplots())
+    labels = [line.get_label() for line in ax.lines]
+    assert "holiday_sale (holiday_sale)" in labels and "store_display (baseline)" in labels
+    assert all(0 <= y <= 1 for line in ax.lines for y in line.get_ydata())

@@ -148,7 +148,9 @@ def test_existing_output_folder_is_replaced_whole_or_not_at_all(minimal, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["minimal.yaml", "out"]
     monkeypatch.undo()
     write_outputs(result, out, plots=False)
-    assert sorted(p.name for p in out.iterdir()) == ["results.nc", "summary.csv", "timeseries.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "results.nc", "summary.csv", "summary_by_channel.csv", "summary_by_segment.csv",
+        "timeseries.csv"]
 
 
 def test_funnel_may_be_a_preset_or_a_file(tmp_path):
