@@ -120,14 +120,16 @@ def _headline(result) -> None:  # noqa: ANN001 - SimulationResult, imported lazi
         return
     table = Table(title=f"{result.dataset.attrs.get('title', '')}: totals over the horizon",
                   title_justify="left")
-    table.add_column("scenario")
     table.add_column("metric")
     table.add_column("mean", justify="right")
-    table.add_column("90% interval", justify="right")
+    table.add_column("5–95% range", justify="right")
+    money = {"revenue", "spend", "profit", "cac", "roi"}
     for row in result.summary().itertuples():
-        pct = row.metric.endswith("_rate")
+        if row.metric in money and not (row.mean == row.mean and row.mean != 0):
+            continue  # no economics or no spend in this scenario: nothing to show
+        pct = row.metric.endswith("_rate") or row.metric == "roi"
         fmt = (lambda v: f"{v:.1%}") if pct else (lambda v: f"{v:,.0f}")
-        table.add_row(row.scenario, row.metric, fmt(row.mean), f"{fmt(row.p05)} – {fmt(row.p95)}")
+        table.add_row(row.metric, fmt(row.mean), f"{fmt(row.p05)} – {fmt(row.p95)}")
     out.print(table)
 
 

@@ -22,7 +22,7 @@ def test_run_writes_every_output_and_prints_a_table(tmp_path):
     out = tmp_path / "forecast"
     result = runner.invoke(app, ["run", BIKE, "-o", str(out), "--replicates", "40"])
     assert result.exit_code == 0, result.output
-    assert "conversions" in result.output and "90% interval" in result.output
+    assert "conversions" in result.output and "5–95% range" in result.output
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert names == ["plots/cumulative.png", "plots/dropoff.png", "plots/funnel.png",
                      "plots/occupancy.png", "results.nc", "scenario.resolved.yaml", "summary.csv",
