@@ -38,6 +38,7 @@ err = Console(stderr=True)
 class EngineName(str, Enum):
     counts = "counts"
     expected = "expected"
+    agents = "agents"
 
 
 def _version(value: bool) -> None:
@@ -83,6 +84,8 @@ def run(
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Override the seed.")] = None,
     engine: Annotated[EngineName | None, typer.Option("--engine", help="Override the engine.")] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write plots.")] = True,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1,
+                                         help="Processes for agent replicates.")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ) -> None:
     """Forecast a scenario and write summary.csv, timeseries.csv, results.nc and plots."""
@@ -96,14 +99,8 @@ def run(
     if output is None:
         output = (scenario.parent / spec.outputs.dir) if spec.outputs.dir else \
             Path("out") / scenario.stem
-    engine_name = engine.value if engine else spec.engine
-    n = replicates or spec.replicates
-    total = (1 if engine_name == "expected" else n) * (1 + len(spec.variants))
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, disable=quiet, transient=False) as bar:
-        task = bar.add_task(f"{spec.name} ({engine_name})", total=total)
-        result = run_scenario(spec, replicates=n, seed=seed, engine=engine_name,
-                              progress=lambda k: bar.advance(task, k))
+    result = _simulate(spec, replicates, seed, engine.value if engine else spec.engine, quiet,
+                       workers=workers)
     try:
         write_outputs(result, output, resolved_scenario(spec, result), plots=plots and spec.outputs.plots)
     except OSError as exc:
@@ -112,6 +109,86 @@ def run(
     if not quiet:
         _headline(result)
     out.print(f"[green]✓[/] wrote {escape(str(output))}/ (seed {result.dataset.attrs['seed']})")
+
+
+def _simulate(spec, replicates: int | None, seed: int | None, engine_name: str, quiet: bool,
+              **options: object):  # noqa: ANN001, ANN202 - Scenario and result, imported lazily
+    """Run every plan of a scenario with a progress bar (replicates, or simulated days)."""
+    from funnelsim.engines import ENGINES
+    from funnelsim.scenario import run as run_scenario
+
+    n = replicates or spec.replicates
+    plans = 1 + len(spec.variants)
+    if ENGINES[engine_name].progress_unit == "day":
+        days = spec.horizon.periods * spec.horizon.step_days
+        total, what = n * days * plans, "simulated days"
+    else:
+        total, what = (1 if engine_name == "expected" else n) * plans, "replicates"
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn(what), TimeElapsedColumn(), console=err, disable=quiet) as bar:
+        task = bar.add_task(f"{spec.name} ({engine_name})", total=total)
+        try:
+            return run_scenario(spec, replicates=n, seed=seed, engine=engine_name,
+                                progress=lambda k: bar.advance(task, k), **options)
+        except FunnelsimError as exc:
+            bar.stop()
+            _fail(exc)
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    journeys: Annotated[Path, typer.Option("--journeys", "-j",
+                                           help="Event log to write: .csv or .parquet.")],
+    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1,
+                                            help="Replicates (a `replicate` column if > 1).")] = 1,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Override the seed.")] = None,
+    variant: Annotated[str | None, typer.Option("--variant",
+                                                help="Plan to simulate (default: baseline).")] = None,
+    record_lost: Annotated[bool, typer.Option("--record-lost",
+                                              help="Also write entries into `lost` (real logs "
+                                                   "are silent about drop-off).")] = False,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1,
+                                         help="Processes for replicates.")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Simulate synthetic customers (agent engine) and write their journeys as an event
+    log, one row per stage entry: customer_id, timestamp, stage, segment, channel."""
+    from funnelsim.scenario import load_scenario
+    from funnelsim.scenario.outputs import write_table
+
+    if journeys.suffix not in (".csv", ".parquet"):
+        err.print(f"[bold red]✗ {escape(str(journeys))}: the event log must end in .csv or "
+                  ".parquet[/]")
+        raise typer.Exit(code=2)
+    try:
+        spec = load_scenario(scenario)
+    except FunnelsimError as exc:
+        _fail(exc)
+    names = ["baseline", *spec.variants]
+    if variant is not None and variant not in names:
+        from funnelsim.errors import did_you_mean
+
+        err.print(f"[bold red]✗ unknown plan {variant!r}[/] [dim]— {did_you_mean(variant, names)}[/]")
+        raise typer.Exit(code=2)
+    if variant not in (None, "baseline"):
+        from funnelsim.scenario.runner import plans
+
+        spec = plans(spec)[variant].model_copy(update={"variants": {}})
+    else:
+        spec = spec.model_copy(update={"variants": {}})
+    result = _simulate(spec, replicates, seed, "agents", quiet, workers=workers,
+                       record_journeys=True, record_lost=record_lost)
+    log = result.journeys["baseline"]
+    try:
+        write_table(log, journeys)
+    except OSError as exc:
+        err.print(f"[bold red]✗ could not write {escape(str(journeys))}: {escape(str(exc))}[/]")
+        raise typer.Exit(code=2) from None
+    keys = ["replicate", "customer_id"] if "replicate" in log else ["customer_id"]
+    customers = log.groupby(keys).ngroups
+    out.print(f"[green]✓[/] wrote {len(log):,} stage entries of {customers:,} customers to "
+              f"{escape(str(journeys))} (seed {result.dataset.attrs['seed']})")
 
 
 def _headline(result) -> None:  # noqa: ANN001 - SimulationResult, imported lazily

@@ -3,10 +3,14 @@
 An engine never looks at YAML or at a :class:`~funnelsim.funnel.Funnel` directly: it
 receives a :class:`CompiledModel`, plain numpy arrays describing
 
-* **compartments**, one per (segment, channel, stage), ordered that way. The channel is
-  the one that brought the person in, carried along so conversions can be split by it;
-* **event slots**: for compartment c, slot k leads to compartment ``dest[c, k]`` along
-  stage edge ``slot_edge[c, k]`` (a flat ``source * S + target`` index; ``-1`` pads);
+* **compartments**, one per (segment, channel, stage, dwell phase), ordered that way.
+  The channel is the one that brought the person in, carried along so conversions can
+  be split by it. A stage with an Erlang (integer-shape gamma) dwell is expanded into
+  that many exponential phases for the count engines (method of stages); campaigns
+  speed up its whole clock;
+* **event slots**: for compartment c, slot k leads to compartment ``dest[c, k]``
+  (``-1``: padding) along stage edge ``slot_edge[c, k]`` (a flat ``source * S + target``
+  index; ``-1`` for moves between phases of one stage, which are not stage entries);
 * **step probabilities** ``probs[step, c, k]`` from the competing-risk discretisation
   of the (campaign-modified) hazard rates; the last slot is "no event";
 * **arrival cells**, one per (segment, channel): an external rate per day (campaign
@@ -27,9 +31,10 @@ import numpy as np
 import pandas as pd
 
 from funnelsim.campaigns import Campaign, rate_multipliers
-from funnelsim.funnel import Funnel, step_probabilities
+from funnelsim.funnel import Capacity, Dwell, Funnel, step_probabilities
 
-__all__ = ["CompiledModel", "Segment", "compile_model", "choose_dt", "REFERRAL", "EXISTING"]
+__all__ = ["CompiledModel", "Segment", "compile_model", "choose_dt", "phases_of", "REFERRAL",
+           "EXISTING"]
 
 #: channel of people brought in by word of mouth
 REFERRAL = "referral"
@@ -60,9 +65,10 @@ class CompiledModel:
     channels: tuple[str, ...]
     stage_of: np.ndarray  # (C,) stage index of each compartment
     cell_of: np.ndarray  # (C,) arrival cell (segment * H + channel) of each compartment
-    dest: np.ndarray  # (C, m) destination compartment of each event slot
-    slot_edge: np.ndarray  # (C, m) flat stage edge of each slot, -1 = padding
+    dest: np.ndarray  # (C, m) destination compartment of each event slot, -1 = padding
+    slot_edge: np.ndarray  # (C, m) flat stage edge of each slot, -1 = phase move or padding
     slot_rates: np.ndarray  # (n_steps | 1, C, m) hazard per day of each slot
+    base_rates: np.ndarray  # (C, m) hazard per day without campaigns
     probs: np.ndarray  # (n_steps | 1, C, m + 1) step probabilities, last = no event
     initial: np.ndarray  # (C,) people present at the start
     arrival_comp: np.ndarray  # (K,) compartment each arrival cell enters
@@ -73,6 +79,8 @@ class CompiledModel:
     market_size: float | None = None
     pressure: Mapping[str, np.ndarray] = field(default_factory=dict)  # campaign → (n_days,)
     costs: Mapping[str, np.ndarray] = field(default_factory=dict)  # campaign → (n_days,)
+    dwell: tuple[Dwell, ...] = ()  # (C,) dwell shape of each compartment (unexpanded models)
+    capacity: Mapping[int, Capacity] = field(default_factory=dict)  # stage index → servers
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -128,11 +136,17 @@ def choose_dt(funnel: Funnel | Sequence[Funnel], step_days: float,
     0.125
     """
     funnels = [funnel] if isinstance(funnel, Funnel) else list(funnel)
-    max_total = max(float(f.rates.sum(axis=1).max(initial=0.0)) for f in funnels)
+    max_total = max(float((f.rates.sum(axis=1) * [phases_of(f, s) or 1 for s in f.stages]).max(
+        initial=0.0)) for f in funnels)
     per_day = max(1, int(np.ceil(max_total / max_hazard_step - 1e-12)))
     while step_days * per_day != round(step_days * per_day):
         per_day += 1
     return 1.0 / per_day
+
+
+def phases_of(funnel: Funnel, stage: str) -> int | None:
+    """Exponential phases the count engines use for ``stage`` (None: not phase-type)."""
+    return funnel.dwell_of(stage).phases
 
 
 def _split(total: float, shares: np.ndarray) -> np.ndarray:
@@ -160,20 +174,37 @@ def compile_model(
     campaigns: Sequence[Campaign] = (),
     referrals_per_day: Mapping[str, float] | None = None,
     market_size: float | None = None,
+    expand_phases: bool = True,
 ) -> CompiledModel:
     """Resolve a funnel, its personas, campaigns and a horizon into engine arrays.
 
     ``channels`` maps channel name → share of arrivals (default a single channel
     ``direct``). ``segments`` default to one segment ``all`` with the funnel's rates and
     ``referrals_per_day``. ``dt`` defaults to :func:`choose_dt` over all segments.
+    ``expand_phases=False`` keeps one compartment per stage with its dwell shape in
+    :attr:`CompiledModel.dwell` (for the agent engine, which samples dwell directly).
     """
     segs = list(segments) if segments else [Segment("all", 1.0, None, referrals_per_day or {})]
     seg_funnels = [seg.funnel or funnel for seg in segs]
-    dt = choose_dt(seg_funnels, step_days) if dt is None else dt
+    s = funnel.n_stages
+    if expand_phases:
+        for stage in funnel.capacity:
+            raise ValueError(f"stage {stage!r} has a capacity: queues need the agents engine")
+        for f in seg_funnels:
+            for stage in f.stages:
+                if phases_of(f, stage) is None:
+                    dwell = f.dwell_of(stage)
+                    raise ValueError(
+                        f"stage {stage!r} has a {dwell.dist} dwell (shape {dwell.shape:g}): the "
+                        "count engines handle exponential and whole-number-shape gamma dwell; "
+                        "use the agents engine")
+    phases = np.array([[(phases_of(f, st) if expand_phases else 1) for st in funnel.stages]
+                       for f in seg_funnels])
+    dt = choose_dt(seg_funnels if expand_phases else [_markov(f) for f in seg_funnels],
+                   step_days) if dt is None else dt
     steps_per_period = int(round(step_days / dt))
     n_steps = periods * steps_per_period
     dates = pd.date_range(pd.Timestamp(start), periods=periods, freq=pd.Timedelta(days=step_days))
-    s = funnel.n_stages
     n_days = int(np.ceil(periods * step_days))
     day_of_step = np.minimum((np.arange(n_steps) * dt + 1e-9).astype(int), n_days - 1)
 
@@ -187,43 +218,66 @@ def compile_model(
     seg_share = np.array([seg.share for seg in segs], dtype=float)
     seg_share = seg_share / seg_share.sum()
 
-    # compartments: (segment, channel, stage); slots: union of each stage's edges
+    # compartments: (segment, channel, stage, phase); index of phase 0 of each stage
+    first: dict[tuple[int, int, int], int] = {}
+    comp_list: list[tuple[int, int, int, int]] = []
+    for g in range(g_n):
+        for h in range(h_n):
+            for i in range(s):
+                first[g, h, i] = len(comp_list)
+                comp_list += [(g, h, i, p) for p in range(phases[g, i])]
+    c_n = len(comp_list)
     union = np.zeros((s, s), dtype=bool)
     for f in seg_funnels:
         union |= f.rates > 0
     out_edges = [np.nonzero(union[i])[0] for i in range(s)]
     m = max(1, max(len(e) for e in out_edges))
-    c_n = g_n * h_n * s
-    comp = np.arange(c_n).reshape(g_n, h_n, s)
-    dest = np.tile(np.arange(c_n)[:, None], (1, m))
+    dest = np.full((c_n, m), -1)
     slot_edge = np.full((c_n, m), -1)
     base_rates = np.zeros((c_n, m))
-    for g, f in enumerate(seg_funnels):
-        for h in range(h_n):
-            for i, targets in enumerate(out_edges):
-                c = comp[g, h, i]
-                dest[c, : len(targets)] = comp[g, h, targets]
-                slot_edge[c, : len(targets)] = i * s + targets
-                base_rates[c, : len(targets)] = f.rates[i, targets]
+    for c, (g, h, i, p) in enumerate(comp_list):
+        f, k = seg_funnels[g], phases[g, i]
+        if p < k - 1:  # next phase of the same stage, at the whole stage's pace
+            dest[c, 0] = c + 1
+            base_rates[c, 0] = k * f.rates[i].sum()
+            continue
+        targets = out_edges[i]
+        dest[c, : len(targets)] = [first[g, h, j] for j in targets]
+        slot_edge[c, : len(targets)] = i * s + targets
+        base_rates[c, : len(targets)] = k * f.rates[i, targets]
+    stage_of = np.array([i for _, _, i, _ in comp_list])
+    seg_of = np.array([g for g, _, _, _ in comp_list])
+    cell_of = np.array([g * h_n + h for g, h, _, _ in comp_list])
 
-    # campaigns: log-linear multipliers per step on targeted edges and arrival channels
+    # campaigns: log-linear multipliers per step on targeted edges and arrival channels; a
+    # stage's phase moves run at its clock speed Σ_j share_j · multiplier_j
     edge_mult, arrival_mult = rate_multipliers(list(campaigns), day_of_step)
     slot_rates = base_rates[None]
     if edge_mult:
-        slot_rates = np.repeat(slot_rates, n_steps, axis=0)
+        mult = np.ones((n_steps, c_n, m))
         seg_index = {seg.name: g for g, seg in enumerate(segs)}
-        for (src, dst, seg_name), mult in edge_mult.items():
+        for (src, dst, seg_name), factor in edge_mult.items():
             i, j = funnel.index(src), funnel.index(dst)
-            k = int(np.nonzero(out_edges[i] == j)[0][0])
-            gs = range(g_n) if seg_name is None else [seg_index[seg_name]]
-            for g in gs:
-                slot_rates[:, comp[g, :, i], k] *= mult[:, None]
+            hit = (stage_of == i) & (slot_edge == i * s + j).any(axis=1)
+            if seg_name is not None:
+                hit &= seg_of == seg_index[seg_name]
+            for c in np.nonzero(hit)[0]:
+                mult[:, c, list(slot_edge[c]).index(i * s + j)] *= factor
+        phase_moves = (slot_edge[:, 0] < 0) & (dest[:, 0] >= 0)
+        for c in np.nonzero(phase_moves)[0]:
+            last = first[comp_list[c][0], comp_list[c][1], stage_of[c]] + phases[
+                seg_of[c], stage_of[c]] - 1
+            share = base_rates[last] / base_rates[last].sum()
+            mult[:, c, 0] = mult[:, last, :] @ share
+        slot_rates = base_rates[None] * mult
 
     init = np.zeros(c_n)
     if initial:
         h_exist = chan.index(EXISTING)
         for stage, count in initial.items():
-            init[comp[:, h_exist, funnel.index(stage)]] += _split(float(count), seg_share)
+            split = _split(float(count), seg_share)
+            for g in range(g_n):
+                init[first[g, h_exist, funnel.index(stage)]] += split[g]
 
     entry = funnel.index(arrival_stage or funnel.entry)
     cells = g_n * h_n
@@ -235,19 +289,19 @@ def compile_model(
     if arrival_mult:
         external = np.repeat(external, n_steps, axis=0)
         seg_index = {seg.name: g for g, seg in enumerate(segs)}
-        for (channel, seg_name), mult in arrival_mult.items():
+        for (channel, seg_name), factor in arrival_mult.items():
             hs = range(h_n) if channel == "*" else [chan.index(channel)]
             gs = range(g_n) if seg_name is None else [seg_index[seg_name]]
             for g in gs:
                 for h in hs:
-                    external[:, g * h_n + h] *= mult
+                    external[:, g * h_n + h] *= factor
 
     referral_rate = referral_cells = None
     if refers:
         referral_rate = np.zeros(c_n)
         for g, seg in enumerate(segs):
             for stage, q in seg.referrals_per_day.items():
-                referral_rate[comp[g, :, funnel.index(stage)]] = q
+                referral_rate[(seg_of == g) & (stage_of == funnel.index(stage))] = q
         referral_cells = np.array([g * h_n + chan.index(REFERRAL) for g in range(g_n)])
 
     return CompiledModel(
@@ -257,14 +311,15 @@ def compile_model(
         dt=dt,
         segments=tuple(seg.name for seg in segs),
         channels=tuple(chan),
-        stage_of=np.tile(np.arange(s), g_n * h_n),
-        cell_of=np.repeat(np.arange(cells), s),
+        stage_of=stage_of,
+        cell_of=cell_of,
         dest=dest,
         slot_edge=slot_edge,
         slot_rates=slot_rates,
+        base_rates=base_rates,
         probs=step_probabilities(slot_rates, dt),
         initial=init,
-        arrival_comp=comp[:, :, entry].ravel(),
+        arrival_comp=np.array([first[g, h, entry] for g in range(g_n) for h in range(h_n)]),
         external_rate=external,
         referral_rate=referral_rate,
         referral_cells=referral_cells,
@@ -272,4 +327,12 @@ def compile_model(
         market_size=market_size,
         pressure={c.name: c.pressure() for c in campaigns},
         costs={c.name: c.daily_cost() for c in campaigns},
+        dwell=() if expand_phases else tuple(
+            seg_funnels[g].dwell_of(funnel.stages[i]) for g, _, i, _ in comp_list),
+        capacity={funnel.index(k): v for k, v in funnel.capacity.items()},
     )
+
+
+def _markov(funnel: Funnel) -> Funnel:
+    """The same funnel with exponential dwell (for choosing the clock of agent models)."""
+    return Funnel(funnel.stages, funnel.rates, goal=funnel.goal, entry=funnel.entry)

@@ -59,7 +59,13 @@ def scenario_dataset(raw: RawRun, model: CompiledModel, value: Mapping[str, floa
         sums = np.bincount(period_of_day, weights=model.pressure[name], minlength=t)
         pressure[k] = sums / np.maximum(np.bincount(period_of_day, minlength=t), 1)
     values = np.array([float((value or {}).get(s, 0.0)) for s in stages])
-    return xr.Dataset(
+    queue_vars = {}
+    if raw.queues is not None:
+        from funnelsim.engines.agents import QUEUE_METRICS
+
+        for k, metric in enumerate(QUEUE_METRICS):
+            queue_vars[f"queue_{metric}"] = (("replicate", "queue"), raw.queues[:, :, k])
+    ds = xr.Dataset(
         {
             "initial": (("replicate", "stage"), raw.initial),
             "occupancy": (("replicate", "period", "stage"), raw.occupancy),
@@ -83,6 +89,10 @@ def scenario_dataset(raw: RawRun, model: CompiledModel, value: Mapping[str, floa
             "campaign": names,
         },
     )
+    if queue_vars:
+        ds = ds.assign(queue_vars).assign_coords(
+            queue=[stages[i] for i in sorted(model.capacity)])
+    return ds
 
 
 class SimulationResult:
@@ -97,6 +107,8 @@ class SimulationResult:
 
     def __init__(self, dataset: xr.Dataset) -> None:
         self.dataset = dataset
+        #: event logs by scenario (agent engine with ``record_journeys``)
+        self.journeys: dict[str, pd.DataFrame] = {}
 
     # ----------------------------------------------------------------- building
     @classmethod

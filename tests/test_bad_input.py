@@ -1,9 +1,10 @@
 """A planner's scenario has mistakes: every one is reported at once, located, with a hint.
 
-Each file in ``tests/bad_scenarios/`` holds one class of mistake (two hold several at
-once). For each, the real command line must exit with code 2, name every problem with
-its ``file:line``, its YAML path and a hint, print no traceback, and write nothing:
-``run`` creates no output folder and leaves an existing one byte-for-byte as it was.
+Each file in ``tests/bad_scenarios/`` holds one class of mistake (a few hold several at
+once); the spend files their campaigns read are in ``tests/bad_scenarios/spend/``. For
+each, the real command line must exit with code 2, name every problem with its
+``file:line``, its YAML path and a hint, print no traceback, and write nothing: ``run``
+creates no output folder and leaves an existing one byte-for-byte as it was.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ BAD = Path(__file__).resolve().parent / "bad_scenarios"
 runner = CliRunner()
 DATE_HINT = "write dates as YYYY-MM-DD, e.g. 2026-11-01"
 POSITIVE = "use a positive number"
+NOT_NEGATIVE = "negative values make no sense here"
+BELOW_ONE = "the share of yesterday's adstock still working today is below 1"
+PLAIN_NUMBER = "use plain numbers such as 1250.50, no currency signs"
+NOVEMBER = "the horizon runs from 2026-11-01 to 2026-11-30"
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,188 @@ CASES = [
         Want(7, "replicates", "greater than 0 (got 0)", POSITIVE),
         Want(9, "seed", "duplicate key 'seed' (first on line 8)", "YAML keeps only the last one"),
     )), id="misspelt preset does not hide other mistakes"),
+    # campaigns
+    pytest.param(Case("campaign_missing_edge.yaml", (
+        Want(18, "baseline.campaigns.holiday_sale.effects.0.edge",
+             "campaign 'holiday_sale' targets edge 'awareness -> conversion', which the funnel "
+             "does not have", "declare the edge in the funnel first (a small rate is enough); "
+             "did you mean 'awareness -> interest'?"),
+    )), id="campaign on an edge the funnel does not have"),
+    pytest.param(Case("campaign_unknown_stage.yaml", (
+        Want(18, "baseline.campaigns.holiday_sale.effects.0.edge",
+             "targets edge 'desire -> convertion', which the funnel does not have",
+             "did you mean 'conversion'?"),
+    )), id="campaign on an unknown stage"),
+    pytest.param(Case("campaign_window_outside_horizon.yaml", (
+        Want(18, "baseline.campaigns.early_bird.start", "start 2026-10-15 is outside the horizon",
+             NOVEMBER),
+        Want(22, "baseline.campaigns.holiday_sale.end", "end 2026-12-31 is outside the horizon",
+             NOVEMBER),
+    )), id="campaign window outside the horizon"),
+    pytest.param(Case("campaign_end_before_start.yaml", (
+        Want(16, "baseline.campaigns.holiday_sale", "`end` 2026-11-10 is before `start` 2026-11-20"),
+    )), id="campaign ends before it starts"),
+    pytest.param(Case("campaign_carryover.yaml", (
+        Want(19, "baseline.campaigns.instagram.carryover", "less than 1 (got 1.0)", BELOW_ONE),
+        Want(24, "baseline.campaigns.radio.carryover", "greater than or equal to 0 (got -0.1)",
+             NOT_NEGATIVE),
+    )), id="carryover outside [0, 1)"),
+    pytest.param(Case("campaign_negative_spend.yaml", (
+        Want(17, "baseline.campaigns.instagram.spend.total",
+             "greater than or equal to 0 (got -100)", NOT_NEGATIVE),
+        Want(22, "baseline.campaigns.radio.spend.per_day", "greater than or equal to 0 (got -5)",
+             NOT_NEGATIVE),
+    )), id="negative spend"),
+    pytest.param(Case("campaign_lift_not_positive.yaml", (
+        Want(18, "baseline.campaigns.holiday_sale.effects.0.lift", "greater than 0 (got -1)",
+             POSITIVE),
+        Want(19, "baseline.campaigns.holiday_sale.effects.1.lift", "greater than 0 (got 0)",
+             POSITIVE),
+    )), id="negative and zero lift"),
+    pytest.param(Case("campaign_spend_without_half_saturation.yaml", (
+        Want(16, "baseline.campaigns.instagram", "a campaign with `spend` needs `half_saturation` "
+             "(the daily spend that gives half of the full lift)"),
+    )), id="spend without half saturation"),
+    pytest.param(Case("campaign_effect_target.yaml", (
+        Want(19, "baseline.campaigns.holiday_sale.effects.0", "give exactly one of `edge` "
+             "(e.g. `desire -> conversion`) or `arrivals` (a channel)"),
+        Want(20, "baseline.campaigns.holiday_sale.effects.1", "give exactly one of `edge`"),
+        Want(21, "baseline.campaigns.holiday_sale.effects.2",
+             "edge 'desire conversion' should read `source -> target`"),
+    )), id="effect with both, neither or a malformed edge"),
+    pytest.param(Case("campaign_unknown_channel.yaml", (
+        Want(18, "baseline.campaigns.instagram.effects.0.arrivals",
+             "unknown arrival channel 'socail'", "did you mean 'social'?"),
+        Want(19, "baseline.campaigns.instagram.effects.1.arrivals",
+             "unknown arrival channel 'tiktok'", "expected one of: store, search, social, *"),
+    )), id="campaign on an unknown arrival channel"),
+    pytest.param(Case("campaign_unknown_segment.yaml", (
+        Want(20, "baseline.campaigns.instagram.segments.1", "unknown segment 'weekend_rider'",
+             "did you mean 'weekend_riders'?"),
+    )), id="campaign for an unknown segment"),
+    pytest.param(Case("campaign_without_personas_or_arrivals.yaml", (
+        Want(18, "baseline.campaigns.instagram.segments.0", "unknown segment 'commuters'",
+             "declare the personas under `segments` first"),
+        Want(19, "baseline.campaigns.instagram.effects.0.arrivals",
+             "unknown arrival channel 'social'", "the scenario has no `arrivals` to lift"),
+    )), id="campaign for personas and arrivals the scenario does not have"),
+    # spend files
+    pytest.param(Case("spend_csv_missing_days.yaml", (
+        Want(19, "baseline.campaigns.instagram.spend.csv",
+             "spend/missing_days.csv: 3 day(s) of the campaign window have no spend row: "
+             "2026-11-03, 2026-11-04, 2026-11-06", "give one row per day"),
+    )), id="spend file with missing days"),
+    pytest.param(Case("spend_csv_bad_numbers.yaml", (
+        Want(20, "baseline.campaigns.instagram.spend.csv",
+             "spend/bad_numbers.csv row 4: 'abc' in column 'instagram' is not a number",
+             PLAIN_NUMBER),
+        Want(20, "baseline.campaigns.instagram.spend.csv",
+             "spend/bad_numbers.csv row 5: '$12' in column 'instagram' is not a number",
+             PLAIN_NUMBER),
+        Want(20, "baseline.campaigns.instagram.spend.csv",
+             "spend/bad_numbers.csv row 7: negative spend -40 in column 'instagram'",
+             "spend is zero or more"),
+    )), id="spend file with bad numbers, by row"),
+    pytest.param(Case("spend_csv_bad_date.yaml", (
+        Want(19, "baseline.campaigns.instagram.spend.csv",
+             "spend/bad_date.csv row 4: '11/03/2026' is not a date", "write YYYY-MM-DD"),
+    )), id="spend file with a bad date"),
+    pytest.param(Case("spend_csv_missing_column.yaml", (
+        Want(21, "baseline.campaigns.instagram.spend.column",
+             "spend/daily.csv: no column 'instagam'", "did you mean 'instagram'?"),
+    )), id="spend file without the column"),
+    pytest.param(Case("spend_csv_missing_file.yaml", (
+        Want(19, "baseline.campaigns.instagram.spend.csv",
+             f"spend file not found: {BAD / 'spend' / 'no_such_file.csv'}",
+             "paths are relative to the scenario file's folder"),
+    )), id="missing spend file"),
+    pytest.param(Case("spend_csv_not_utf8.yaml", (
+        Want(19, "baseline.campaigns.instagram.spend.csv",
+             "spend/windows_1252.csv is not UTF-8 text", "save it as CSV UTF-8"),
+    )), id="spend file not in UTF-8"),
+    # personas
+    pytest.param(Case("segment_unknown_stage.yaml", (
+        Want(19, "segments.weekend_riders.stages.desir",
+             "segment 'weekend_riders' overrides unknown stage 'desir'", "did you mean 'desire'?"),
+    )), id="segment overrides an unknown stage"),
+    pytest.param(Case("segment_routing_not_one.yaml", (
+        Want(21, "segments.weekend_riders.stages.desire.next",
+             "routing probabilities in `next` sum to 0.9, not 1", "must add up to 1"),
+    )), id="segment routing does not sum to 1"),
+    # variants
+    pytest.param(Case("variant_removes_unknown_campaign.yaml", (
+        Want(21, "variants.no_display.campaigns.store_dispaly",
+             "removes campaign 'store_dispaly', which the baseline does not have",
+             "did you mean 'store_display'?"),
+    )), id="variant removes a campaign the baseline does not have"),
+    pytest.param(Case("variant_unknown_campaign_key.yaml", (
+        Want(19, "variants.sale.campaigns.holiday_sale.efects", "unknown key 'efects'",
+             "did you mean 'effects'?"),
+    )), id="variant adds a campaign with an unknown key"),
+    pytest.param(Case("variant_bad_carryover.yaml", (
+        Want(26, "variants.long_memory.campaigns.instagram.carryover", "less than 1 (got 2)",
+             BELOW_ONE),
+    )), id="variant alters a campaign with a bad value"),
+    pytest.param(Case("variant_unknown_key.yaml", (
+        Want(17, "variants.bigger_market.arivals", "unknown key 'arivals'",
+             "did you mean 'arrivals'?"),
+    )), id="variant with an unknown key"),
+    pytest.param(Case("variant_patch_mistakes.yaml", (
+        Want(17, "variants.late_entry.arrivals.stage", "unknown stage 'desier' in `arrivals.stage`",
+             "did you mean 'desire'?"),
+        Want(18, "variants.late_entry.population.initial.awarness",
+             "unknown stage 'awarness' in `population.initial`", "did you mean 'awareness'?"),
+        Want(21, "variants.sale.campaigns.holiday_sale",
+             "Input should be a valid dictionary (got 2.2)", "a mapping of `key: value` lines"),
+    )), id="variant patches with mistakes"),
+    pytest.param(Case("variant_or_baseline.yaml", (
+        Want(21, "baseline.campaigns.newspaper.effects.0.edge",
+             "targets edge 'awareness -> conversion'", "did you mean 'awareness -> interest'?"),
+        Want(28, "variants.later_article.campaigns.newspaper",
+             "`end` 2026-11-21 is before `start` 2026-11-25"),
+        Want(29, "variants.store_only.campaigns.social_ads.effects.0.arrivals",
+             "unknown arrival channel 'social'", "expected one of: store, *"),
+        Want(34, "variants.small_town.population",
+             "`initial` puts 1000 people in the funnel, more than `market_size` 500"),
+    )), id="each problem under the baseline or the variant that caused it"),
+    pytest.param(Case("several_campaign_mistakes.yaml", (
+        Want(17, "segments.weekend_riders.stages.desir", "overrides unknown stage 'desir'",
+             "did you mean 'desire'?"),
+        Want(19, "economics.value_per_entry.advocacy",
+             "unknown stage 'advocacy' in `economics.value_per_entry`",
+             "expected one of: awareness, interest, desire, conversion, lost"),
+        Want(23, "baseline.campaigns.store_display.effects.0.arrivals",
+             "unknown arrival channel 'stores'", "did you mean 'store'?"),
+        Want(25, "baseline.campaigns.newspaper_article.start",
+             "start 2026-10-25 is outside the horizon",
+             "the horizon runs from 2026-11-01 to 2026-12-26"),
+        Want(26, "baseline.campaigns.newspaper_article.effects.0.edge",
+             "targets edge 'awareness -> conversion'", "did you mean 'awareness -> interest'?"),
+        Want(28, "baseline.campaigns.instagram.spend.total",
+             "greater than or equal to 0 (got -100)", NOT_NEGATIVE),
+        Want(29, "baseline.campaigns.instagram.carryover", "less than 1 (got 1.0)", BELOW_ONE),
+        Want(31, "baseline.campaigns.instagram.effects.0.lift", "greater than 0 (got 0)",
+             POSITIVE),
+        Want(32, "baseline.campaigns.instagram.effects.1.edg", "unknown key 'edg'",
+             "did you mean 'edge'?"),
+        Want(34, "baseline.campaigns.radio.spend.csv",
+             "spend/missing_days.csv: 3 day(s) of the campaign window have no spend row",
+             "give one row per day"),
+        Want(38, "baseline.campaigns.radio.segments.0", "unknown segment 'weekend_rider'",
+             "did you mean 'weekend_riders'?"),
+        Want(44, "variants.holiday_sale.campaigns.holiday_sale.end",
+             "end 2027-01-31 is outside the horizon",
+             "the horizon runs from 2026-11-01 to 2026-12-26"),
+        Want(45, "variants.holiday_sale.campaigns.holiday_sale.efects", "unknown key 'efects'",
+             "did you mean 'effects'?"),
+        Want(46, "variants.holiday_sale.campaigns.store_display.carryover",
+             "less than 1 (got 2)", BELOW_ONE),
+        Want(47, "variants.holiday_sale.campaigns.radio_spot",
+             "removes campaign 'radio_spot', which the baseline does not have",
+             "did you mean 'radio'?"),
+        Want(48, "variants.holiday_sale.arivals", "unknown key 'arivals'",
+             "did you mean 'arrivals'?"),
+    )), id="several campaign, persona and variant mistakes in one file"),
 ]
 
 

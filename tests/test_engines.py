@@ -201,7 +201,8 @@ def test_cost_does_not_depend_on_population(bike_funnel):
 @pytest.mark.parametrize("name", sorted(ENGINES))
 def test_engines_share_one_contract(bike_funnel, name):
     model = compile_model(bike_funnel, start="2026-01-01", periods=10, initial={"awareness": 100},
-                          arrivals_per_day=5, channels={"a": 0.5, "b": 0.5})
+                          arrivals_per_day=5, channels={"a": 0.5, "b": 0.5},
+                          expand_phases=name != "agents")
     raw = get_engine(name).run(model, 4, seed=3)
     r = raw.occupancy.shape[0]
     assert raw.occupancy.shape == (r, 10, 6)
@@ -210,6 +211,8 @@ def test_engines_share_one_contract(bike_funnel, name):
     assert raw.entries.shape == (r, 10, 6, 3)
     assert raw.initial.shape == (r, 6)
     assert r == (4 if ENGINES[name].stochastic else 1)
+    present = raw.initial.sum(axis=1)[:, None] + raw.arrivals.sum(axis=2).cumsum(axis=1)
+    assert np.allclose(raw.occupancy.sum(axis=2), present)  # nobody appears or vanishes
 
 
 def test_same_seed_same_numbers_and_replicates_do_not_depend_on_r(bike_funnel):
@@ -227,5 +230,5 @@ def test_same_seed_same_numbers_and_replicates_do_not_depend_on_r(bike_funnel):
 
 
 def test_unknown_engine_is_a_clear_error():
-    with pytest.raises(ValueError, match="choose from counts, expected"):
+    with pytest.raises(ValueError, match="choose from agents, counts, expected"):
         get_engine("agentz")

@@ -29,46 +29,57 @@ def read_spend_column(
     if not path.is_file():
         return None, [Problem(where + ("csv",), f"spend file not found: {label}",
                               "paths are relative to the scenario file's folder")]
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except UnicodeDecodeError:
+        return None, [Problem(where + ("csv",), f"{label} is not UTF-8 text",
+                              "save it as CSV UTF-8 (the spreadsheet's Save As offers it)")]
+    except (OSError, csv.Error) as exc:
+        return None, [Problem(where + ("csv",), f"cannot read {label}: {exc}",
+                              "check that the file can be opened")]
+    header = rows[0] if rows else []
+    if "date" not in header:
+        return None, [Problem(where + ("csv",), f"{label}: no `date` column",
+                              f"the first row should name the columns, e.g. date,{column}")]
+    if column not in header:
+        return None, [Problem(where + ("column",), f"{label}: no column {column!r}",
+                              did_you_mean(column, [h for h in header if h != "date"]))]
     problems: list[Problem] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        if "date" not in header:
-            return None, [Problem(where + ("csv",), f"{label}: no `date` column",
-                                  "the first row should name the columns, e.g. date,"
-                                  f"{column}")]
-        if column not in header:
-            return None, [Problem(where + ("column",), f"{label}: no column {column!r}",
-                                  did_you_mean(column, [h for h in header if h != "date"]))]
-        values: dict[dt.date, float] = {}
-        for row_number, row in enumerate(reader, start=2):
-            text_date, text_value = (row.get("date") or "").strip(), (row.get(column) or "").strip()
-            try:
-                day = dt.date.fromisoformat(text_date)
-            except ValueError:
-                problems.append(Problem(where + ("csv",), f"{label} row {row_number}: "
-                                        f"{text_date!r} is not a date", "write YYYY-MM-DD"))
-                continue
-            try:
-                amount = float(text_value)
-                if not math.isfinite(amount):
-                    raise ValueError
-            except ValueError:
-                problems.append(Problem(where + ("csv",), f"{label} row {row_number}: "
-                                        f"{text_value!r} in column {column!r} is not a number",
-                                        "use plain numbers such as 1250.50, no currency signs"))
-                continue
-            if amount < 0:
-                problems.append(Problem(where + ("csv",), f"{label} row {row_number}: negative "
-                                        f"spend {amount:g} in column {column!r}",
-                                        "spend is zero or more"))
-            if day in values:
-                problems.append(Problem(where + ("csv",), f"{label} row {row_number}: date "
-                                        f"{day} appears twice"))
-            values[day] = amount
+    values: dict[dt.date, float] = {}
+    undated = False
+    for row_number, row in enumerate(rows[1:], start=2):  # row numbers as in a spreadsheet
+        if not row:
+            continue
+        cells = dict(zip(header, row))
+        text_date, text_value = cells.get("date", "").strip(), cells.get(column, "").strip()
+        try:
+            day = dt.date.fromisoformat(text_date)
+        except ValueError:
+            problems.append(Problem(where + ("csv",), f"{label} row {row_number}: "
+                                    f"{text_date!r} is not a date", "write YYYY-MM-DD"))
+            undated = True
+            continue
+        if day in values:
+            problems.append(Problem(where + ("csv",), f"{label} row {row_number}: date "
+                                    f"{day} appears twice", "give one row per day"))
+        try:
+            amount = float(text_value)
+            if not math.isfinite(amount):
+                raise ValueError
+        except ValueError:
+            problems.append(Problem(where + ("csv",), f"{label} row {row_number}: "
+                                    f"{text_value!r} in column {column!r} is not a number",
+                                    "use plain numbers such as 1250.50, no currency signs"))
+            amount = math.nan
+        if amount < 0:
+            problems.append(Problem(where + ("csv",), f"{label} row {row_number}: negative "
+                                    f"spend {amount:g} in column {column!r}",
+                                    "spend is zero or more"))
+        values[day] = amount
     days = [start + dt.timedelta(days=k) for k in range((end - start).days + 1)]
     missing = [d for d in days if d not in values]
-    if missing:
+    if missing and not undated:  # an unreadable date may be one of the missing days
         shown = ", ".join(str(d) for d in missing[:3]) + (" …" if len(missing) > 3 else "")
         problems.append(Problem(where + ("csv",), f"{label}: {len(missing)} day(s) of the "
                                 f"campaign window have no spend row: {shown}",

@@ -2,23 +2,28 @@
 :class:`~funnelsim.engines.base.RawRun` with the same arrays.
 
 >>> sorted(ENGINES)
-['counts', 'expected']
+['agents', 'counts', 'expected']
 """
 
 from __future__ import annotations
 
+from funnelsim.engines.agents import AgentEngine
 from funnelsim.engines.base import Engine, RawRun
 from funnelsim.engines.counts import CountEngine
 from funnelsim.engines.expected import ExpectedEngine
 
-ENGINES: dict[str, type] = {"counts": CountEngine, "expected": ExpectedEngine}
+ENGINES: dict[str, type] = {"counts": CountEngine, "expected": ExpectedEngine,
+                            "agents": AgentEngine}
 
-__all__ = ["ENGINES", "Engine", "RawRun", "CountEngine", "ExpectedEngine", "get_engine"]
+__all__ = ["ENGINES", "Engine", "RawRun", "AgentEngine", "CountEngine", "ExpectedEngine",
+           "get_engine"]
 
 
-def get_engine(name: str) -> Engine:
-    """An engine instance by name (``counts`` or ``expected``)."""
+def get_engine(name: str, **options: object) -> Engine:
+    """An engine instance by name (``counts``, ``expected`` or ``agents``); ``options``
+    go to the engine (e.g. ``workers`` for ``agents``)."""
     try:
-        return ENGINES[name]()
+        engine = ENGINES[name]
     except KeyError:
         raise ValueError(f"unknown engine {name!r}; choose from {', '.join(sorted(ENGINES))}") from None
+    return engine(**options)

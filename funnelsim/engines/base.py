@@ -30,7 +30,8 @@ class RawRun:
     the end of period t; ``flows[r, t, i, j]`` moves from stage i to j during period t
     (self moves are repeat events); ``arrivals[r, t, k]`` new people by cell;
     ``entries[r, t, s, k]`` entries into stage s (moves in and arrivals) of people of
-    cell k.
+    cell k. ``queues[r, q, metric]``: queue metrics of each capacity stage (agent
+    engine only; metrics in :data:`funnelsim.engines.agents.QUEUE_METRICS`).
     """
 
     initial: np.ndarray
@@ -38,6 +39,7 @@ class RawRun:
     flows: np.ndarray
     arrivals: np.ndarray
     entries: np.ndarray
+    queues: np.ndarray | None = None
 
 
 class Engine(Protocol):
@@ -45,6 +47,7 @@ class Engine(Protocol):
 
     name: str
     stochastic: bool
+    progress_unit: str  # "replicate" or "day" (simulated days)
 
     def run(
         self,
@@ -79,8 +82,8 @@ def simulate_replicate(
     """
     c, m = model.dest.shape
     k = model.n_cells
-    real = model.slot_edge.ravel() >= 0
-    dest = np.where(real, model.dest.ravel(), -1)
+    real = model.slot_edge.ravel() >= 0  # moves that enter a stage (not phase moves)
+    dest = model.dest.ravel()
     moves = np.zeros((model.n_steps, c * m), dtype=state.dtype)
     arrivals = np.zeros((model.n_steps, k), dtype=state.dtype)
     ends = np.zeros((model.n_periods, c), dtype=state.dtype)

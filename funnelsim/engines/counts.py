@@ -57,6 +57,7 @@ class CountEngine:
 
     name = "counts"
     stochastic = True
+    progress_unit = "replicate"
 
     def run(
         self,

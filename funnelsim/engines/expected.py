@@ -21,6 +21,7 @@ class ExpectedEngine:
 
     name = "expected"
     stochastic = False
+    progress_unit = "replicate"
 
     def run(
         self,

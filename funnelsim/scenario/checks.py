@@ -3,12 +3,14 @@
 Two passes over the raw YAML data, so that one run reports every problem:
 1. the pydantic schema (types, ranges, unknown keys with "did you mean");
 2. cross-references the schema cannot see (stage names used in ``next``, ``goal``,
-   ``arrivals.stage``, ``population.initial``; a path from the entry to the goal).
+   ``arrivals.stage``, ``population.initial``, ``economics.value_per_entry``; a path
+   from the entry to the goal).
 Pass 2 reads the raw data defensively: parts that are malformed were reported by pass 1.
 """
 
 from __future__ import annotations
 
+import difflib
 import typing
 from collections.abc import Mapping
 from typing import Any
@@ -50,6 +52,8 @@ def _walk_loc(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
         if isinstance(current, _DictValue):
             current = _unwrap(current.inner)
             continue
+        if isinstance(part, int):
+            continue  # a list item: ``current`` is already the item type
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
         field = current.model_fields.get(str(part))
@@ -73,24 +77,32 @@ def _unwrap(tp: Any) -> Any:
 
 
 def schema_problems(raw: Mapping) -> list[Problem]:
-    """Problems found by the pydantic schema, with paths and hints."""
+    """Problems found by the pydantic schema, with paths and hints. A required key that
+    is missing because it is misspelt is reported once, as the unknown key."""
     try:
         Scenario.model_validate(raw)
     except ValidationError as exc:
+        errors = exc.errors()
+        misspelt: set[tuple] = set()  # required keys whose misspelling is an unknown key
+        for err in errors:
+            if err["type"] == "extra_forbidden":
+                loc = _clean(err["loc"])
+                close = difflib.get_close_matches(str(loc[-1]), _allowed(loc[:-1]), n=1)
+                misspelt.update(loc[:-1] + (key,) for key in close)
         out = []
-        for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not _is_union_tag(p) and p != "[key]")
+        for err in errors:
+            loc = _clean(err["loc"])
             kind = err["type"]
             if kind == "string_type" and err["loc"][-1:] == ("[key]",):
                 out.append(Problem(loc, f"the name {loc[-1]!r} should be text",
                                    f"put it in quotes: '{loc[-1]}'"))
                 continue
             if kind == "extra_forbidden":
-                parent = _walk_loc(Scenario, loc[:-1])
-                allowed = list(parent.model_fields) if parent else []
-                out.append(Problem(loc, f"unknown key {loc[-1]!r}", did_you_mean(str(loc[-1]), allowed)))
+                out.append(Problem(loc, f"unknown key {loc[-1]!r}",
+                                   did_you_mean(str(loc[-1]), _allowed(loc[:-1]))))
             elif kind == "missing":
-                out.append(Problem(loc, f"required key {loc[-1]!r} is missing"))
+                if loc not in misspelt:
+                    out.append(Problem(loc, f"required key {loc[-1]!r} is missing"))
             elif kind == "value_error":
                 message, _, hint = err["msg"].removeprefix("Value error, ").partition(HINT)
                 out.append(Problem(loc, message, hint))
@@ -100,9 +112,21 @@ def schema_problems(raw: Mapping) -> list[Problem]:
                 hint = _HINTS.get(kind, "")
                 if kind == "less_than_equal" and len(loc) > 1 and loc[-2] == "next":
                     hint = "a probability is between 0 and 1"
+                if kind == "less_than" and loc[-1:] == ("carryover",):
+                    hint = "the share of yesterday's adstock still working today is below 1"
                 out.append(Problem(loc, err["msg"] + shown, hint))
         return out
     return []
+
+
+def _clean(loc: tuple) -> tuple:
+    return tuple(p for p in loc if not _is_union_tag(p) and p != "[key]")
+
+
+def _allowed(loc: tuple) -> list[str]:
+    """The keys allowed at ``loc`` (none when it is not a model)."""
+    parent = _walk_loc(Scenario, loc)
+    return list(parent.model_fields) if parent else []
 
 
 def _is_union_tag(part: object) -> bool:
@@ -156,6 +180,8 @@ def reference_problems(raw: Mapping) -> list[Problem]:
     ok &= check_stage(("arrivals", "stage"), arrival_stage, "`arrivals.stage`", allow_lost=False)
     for stage in _mapping(_mapping(raw.get("population")).get("initial")):
         check_stage(("population", "initial", stage), stage, "`population.initial`")
+    for stage in _mapping(_mapping(raw.get("economics")).get("value_per_entry")):
+        check_stage(("economics", "value_per_entry", stage), stage, "`economics.value_per_entry`")
 
     if ok and goal is not None:
         start = arrival_stage or entry or stages[0]

@@ -9,7 +9,6 @@ from typing import Any
 from funnelsim.errors import Problem, ScenarioError, did_you_mean
 from funnelsim.funnel import list_presets, load_preset
 from funnelsim.scenario.plans import plan_problems
-from funnelsim.scenario.checks import reference_problems, schema_problems
 from funnelsim.scenario.schema import Scenario
 from funnelsim.scenario.yamlio import LineMap, read_yaml_with_problems
 
@@ -71,7 +70,7 @@ def collect_problems(raw: Any, base: Path, lines: LineMap, label: str,
         return list(found) + [Problem((), f"a scenario file must be a mapping of keys, got {got}",
                                       "start from scenarios/bike_shop.yaml", file=label, line=1)]
     problems = list(found) + _resolve_funnel(raw, base, lines, label)
-    checked = schema_problems(raw) + reference_problems(raw) + plan_problems(raw, base, label)
+    checked = plan_problems(raw, base, label)
     if isinstance(raw.get("funnel"), str):  # unresolved reference, reported above
         checked = [p for p in checked if p.path[:1] != ("funnel",)]
     unique = list(dict.fromkeys(_locate(p, lines, label) for p in problems + checked))

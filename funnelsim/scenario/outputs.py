@@ -11,11 +11,12 @@ import shutil
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from funnelsim.results import SimulationResult
 
-__all__ = ["write_outputs", "atomic_folder"]
+__all__ = ["write_outputs", "atomic_folder", "write_table"]
 
 
 class atomic_folder:
@@ -49,6 +50,23 @@ class atomic_folder:
             raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write a table as CSV or Parquet (by suffix), atomically: a temporary file in the
+    same folder, renamed into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        if path.suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False, float_format="%.10g", date_format="%Y-%m-%dT%H:%M:%S.%f")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def write_outputs(

@@ -15,31 +15,23 @@ import copy
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from funnelsim.campaigns import Campaign, spread_spend
 from funnelsim.data.spend import read_spend_column
 from funnelsim.dynamics import REFERRAL
 from funnelsim.errors import Problem, ScenarioError, did_you_mean
 from funnelsim.funnel import LOST
-from funnelsim.scenario.schema import (
-    HINT,
-    Arrivals,
-    CampaignSpec,
-    Economics,
-    Population,
-    Scenario,
-)
+from funnelsim.scenario.checks import reference_problems, schema_problems
+from funnelsim.scenario.schema import EffectSpec, Scenario, SpendSpec
 
 __all__ = ["variant_raw", "plan_problems", "resolve_campaigns", "horizon_days"]
 
-_PATCHABLE: dict[str, type[BaseModel]] = {
-    "arrivals": Arrivals,
-    "population": Population,
-    "economics": Economics,
-}
+_PATCHABLE = ("arrivals", "population", "economics")
+_DATE = TypeAdapter(dt.date | None)
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 def _mapping(value: Any) -> Mapping:
@@ -55,10 +47,8 @@ def variant_raw(raw: Mapping, name: str) -> dict:
     for cname, change in _mapping(patch.get("campaigns")).items():
         if change is None:
             campaigns.pop(cname, None)
-        elif cname in campaigns:
-            campaigns[cname] = {**campaigns[cname], **copy.deepcopy(dict(_mapping(change)))}
-        else:
-            campaigns[cname] = copy.deepcopy(change)
+        elif isinstance(change, Mapping):  # anything else is reported by the schema
+            campaigns[cname] = {**campaigns.get(cname, {}), **copy.deepcopy(dict(change))}
     for key in _PATCHABLE:
         if _mapping(patch.get(key)):
             out[key] = {**_mapping(out.get(key)), **copy.deepcopy(dict(patch[key]))}
@@ -68,48 +58,40 @@ def variant_raw(raw: Mapping, name: str) -> dict:
     return out
 
 
-def _validation_problems(model: type[BaseModel], data: Any, where: tuple) -> list[Problem]:
-    try:
-        model.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            message, _, hint = err["msg"].removeprefix("Value error, ").partition(HINT)
-            if err["type"] == "extra_forbidden":
-                fields = list(model.model_fields) if len(err["loc"]) == 1 else []
-                hint = did_you_mean(str(err["loc"][-1]), fields) if fields else hint
-                message = f"unknown key {err['loc'][-1]!r}"
-            elif err["type"] == "missing":
-                message = f"required key {err['loc'][-1]!r} is missing"
-            problems.append(Problem(where + tuple(err["loc"]), message, hint))
-        return problems
-    return []
-
-
-def _patch_problems(raw: Mapping, name: str) -> list[Problem]:
-    """Problems a variant's patch introduces (the baseline's own are reported once)."""
+def _variant_problems(raw: Mapping, name: str, baseline: list[Problem], base_dir: Path,
+                      label: str) -> list[Problem]:
+    """Problems variant ``name`` causes, located under it: those of its plan that the
+    baseline plan does not have (``baseline``: its problems), and those in a key its patch
+    sets. The baseline's own problems are reported once, under the baseline."""
     patch = _mapping(_mapping(raw.get("variants")).get(name))
-    baseline = _mapping(_mapping(raw.get("baseline")).get("campaigns"))
-    merged = _mapping(variant_raw(raw, name)["baseline"]["campaigns"])
-    out: list[Problem] = []
+    where = ("variants", name)
+    base_campaigns = _mapping(_mapping(raw.get("baseline")).get("campaigns"))
+    out = []
     for cname, change in _mapping(patch.get("campaigns")).items():
-        where = ("variants", name, "campaigns", cname)
-        if change is None:
-            if cname not in baseline:
-                out.append(Problem(where, f"removes campaign {cname!r}, which the baseline does "
-                                   "not have", did_you_mean(str(cname), list(baseline))))
-            continue
-        problems = _validation_problems(CampaignSpec, merged[cname], where)
-        if cname in baseline:  # keep only problems in keys the patch changed
-            problems = [p for p in problems if len(p.path) > len(where)
-                        and p.path[len(where)] in _mapping(change)]
-        out += problems
-    for key, model in _PATCHABLE.items():
-        if _mapping(patch.get(key)):
-            merged_value = variant_raw(raw, name)[key]
-            problems = _validation_problems(model, merged_value, ("variants", name, key))
-            out += [p for p in problems if len(p.path) > 3 and p.path[3] in patch[key]]
+        if change is None and cname not in base_campaigns:
+            out.append(Problem(where + ("campaigns", cname),
+                               f"removes campaign {cname!r}, which the baseline does not have",
+                               did_you_mean(str(cname), base_campaigns)))
+    known = {(p.path, p.message) for p in baseline}
+    for problem in _problems(variant_raw(raw, name), base_dir, label):
+        # baseline.campaigns.<c>… goes under variants.<name>.campaigns.<c>…, arrivals… under
+        # variants.<name>.arrivals…
+        path = where + (problem.path[1:] if problem.path[:1] == ("baseline",) else problem.path)
+        if (problem.path, problem.message) not in known or _sets(patch, path[len(where):]):
+            out.append(Problem(path, problem.message, problem.hint))
     return out
+
+
+def _sets(patch: Mapping, path: tuple) -> bool:
+    """Whether ``patch`` sets the key that ``path`` lies in (``campaigns.<c>.<key>``,
+    ``arrivals.<key>``…)."""
+    depth = 3 if path[:1] == ("campaigns",) else 2
+    node: Any = patch
+    for part in path[:depth]:
+        if part not in _mapping(node):
+            return False
+        node = node[part]
+    return len(path) >= depth
 
 
 def horizon_days(raw: Mapping) -> tuple[dt.date, dt.date] | None:
@@ -122,8 +104,7 @@ def horizon_days(raw: Mapping) -> tuple[dt.date, dt.date] | None:
     return horizon.start, horizon.start + dt.timedelta(days=days - 1)
 
 
-def _campaign_reference_problems(raw: Mapping, campaigns: Mapping, where: tuple,
-                                 base_dir: Path, label: str) -> list[Problem]:
+def _campaign_reference_problems(raw: Mapping, base_dir: Path, label: str) -> list[Problem]:
     """Campaigns that target edges, channels or personas that do not exist, run outside
     the horizon, or read bad spend files."""
     funnel = _mapping(raw.get("funnel"))
@@ -145,13 +126,15 @@ def _campaign_reference_problems(raw: Mapping, campaigns: Mapping, where: tuple,
     segments = list(_mapping(raw.get("segments")))
     span = horizon_days(raw)
     out: list[Problem] = []
-    for cname, spec in campaigns.items():
-        try:
-            campaign = CampaignSpec.model_validate(spec)
-        except ValidationError:
-            continue  # reported by the schema
-        here = where + (cname,)
-        for k, effect in enumerate(campaign.effects):
+    for cname, spec in _mapping(_mapping(raw.get("baseline")).get("campaigns")).items():
+        # key by key, so that a mistake in one key (reported by the schema) hides no other
+        spec = _mapping(spec)
+        here = ("baseline", "campaigns", cname)
+        effects = spec.get("effects")
+        for k, effect in enumerate(effects if isinstance(effects, list) else []):
+            effect = _valid(EffectSpec, effect)
+            if effect is None:
+                continue
             if effect.edge is not None and stages:
                 src, dst = effect.edge_pair()
                 if (src, dst) not in edges:
@@ -167,34 +150,48 @@ def _campaign_reference_problems(raw: Mapping, campaigns: Mapping, where: tuple,
                     effect.arrivals not in channels:
                 out.append(Problem(here + ("effects", k, "arrivals"),
                                    f"unknown arrival channel {effect.arrivals!r}",
-                                   did_you_mean(effect.arrivals, channels + ["*"])))
-        for k, seg in enumerate(campaign.segments):
-            if seg not in segments:
+                                   did_you_mean(effect.arrivals, channels + ["*"]) if channels
+                                   else "the scenario has no `arrivals` to lift"))
+        reached = spec.get("segments")
+        for k, seg in enumerate(reached if isinstance(reached, list) else []):
+            if isinstance(seg, str) and seg not in segments:
                 out.append(Problem(here + ("segments", k), f"unknown segment {seg!r}",
-                                   did_you_mean(seg, segments)))
+                                   did_you_mean(seg, segments) if segments
+                                   else "declare the personas under `segments` first"))
         if span is not None:
             first, last = span
-            start, end = campaign.start or first, campaign.end or last
-            for key, day in (("start", start), ("end", end)):
-                if not first <= day <= last:
-                    out.append(Problem(here + (key,), f"{key} {day} is outside the horizon",
-                                       f"the horizon runs from {first} to {last}"))
-            if campaign.spend is not None and campaign.spend.csv is not None and \
-                    first <= start <= end <= last:
-                csv_path = Path(campaign.spend.csv)
+            window: dict[str, dt.date] = {}
+            for key, default in (("start", first), ("end", last)):
+                try:
+                    window[key] = _DATE.validate_python(spec.get(key)) or default
+                except ValidationError:
+                    continue  # reported by the schema
+                if not first <= window[key] <= last:
+                    out.append(Problem(here + (key,), f"{key} {window[key]} is outside the "
+                                       "horizon", f"the horizon runs from {first} to {last}"))
+            spend = _valid(SpendSpec, spec.get("spend"))
+            if spend is not None and spend.csv is not None and len(window) == 2 and \
+                    first <= window["start"] <= window["end"] <= last:
+                csv_path = Path(spend.csv)
                 path = csv_path if csv_path.is_absolute() else base_dir / csv_path
                 _, problems = read_spend_column(
-                    path, campaign.spend.column or cname, start, end, here + ("spend",),
-                    label=str(Path(label).parent / campaign.spend.csv))
+                    path, spend.column or cname, window["start"], window["end"],
+                    here + ("spend",), label=str(Path(label).parent / spend.csv))
                 out += problems
     return out
 
 
-def plan_problems(raw: Mapping, base_dir: Path, label: str) -> list[Problem]:
-    """Every problem in the baseline plan and the variants (see module docstring)."""
+def _valid(model: type[_Model], value: Any) -> _Model | None:
+    """``value`` as a ``model``, or None when it is not one (the schema reports why)."""
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def _segment_problems(raw: Mapping) -> list[Problem]:
+    """Personas that override stages the funnel does not have, or route to them."""
     out: list[Problem] = []
-    baseline = _mapping(_mapping(raw.get("baseline")).get("campaigns"))
-    out += _campaign_reference_problems(raw, baseline, ("baseline", "campaigns"), base_dir, label)
     stages = [str(s) for s in _mapping(_mapping(raw.get("funnel")).get("stages"))]
     for sname, seg in _mapping(raw.get("segments")).items():
         for stage in _mapping(_mapping(seg).get("stages")):
@@ -209,14 +206,22 @@ def plan_problems(raw: Mapping, base_dir: Path, label: str) -> list[Problem]:
                         out.append(Problem(("segments", sname, "stages", stage, form, target),
                                            f"unknown stage {target!r} in `{form}`",
                                            did_you_mean(str(target), stages)))
-    for name in _mapping(raw.get("variants")):
-        out += _patch_problems(raw, name)
-        merged = variant_raw(raw, name)
-        patch = _mapping(_mapping(_mapping(raw.get("variants")).get(name)).get("campaigns"))
-        changed = {k: v for k, v in _mapping(merged["baseline"]["campaigns"]).items() if k in patch}
-        out += _campaign_reference_problems(merged, changed, ("variants", name, "campaigns"),
-                                            base_dir, label)
     return out
+
+
+def _problems(raw: Mapping, base_dir: Path, label: str) -> list[Problem]:
+    """Every problem of one plan: the schema's, the cross-references', the personas' and
+    the campaigns'."""
+    return (schema_problems(raw) + reference_problems(raw) + _segment_problems(raw)
+            + _campaign_reference_problems(raw, base_dir, label))
+
+
+def plan_problems(raw: Mapping, base_dir: Path, label: str) -> list[Problem]:
+    """Every problem in the scenario: the baseline plan's, then each variant's (see
+    module docstring)."""
+    baseline = _problems(raw, base_dir, label)
+    return baseline + [problem for name in _mapping(raw.get("variants"))
+                       for problem in _variant_problems(raw, name, baseline, base_dir, label)]
 
 
 def resolve_campaigns(scenario: Scenario, base_dir: Path | None) -> list[Campaign]:

@@ -15,13 +15,14 @@ import numpy as np
 from funnelsim import __version__
 from funnelsim.dynamics import CompiledModel, Segment, compile_model
 from funnelsim.engines import get_engine
-from funnelsim.funnel import Funnel
+from funnelsim.errors import FunnelsimError
+from funnelsim.funnel import Capacity, Dwell, Funnel
 from funnelsim.results import BASELINE, SimulationResult
 from funnelsim.scenario.plans import resolve_campaigns, variant_raw
 from funnelsim.scenario.schema import FunnelSpec, Scenario, StageSpec
 
 __all__ = ["build_funnel", "compile_scenario", "plans", "run", "resolved_scenario", "fresh_seed",
-           "stage_values"]
+           "stage_values", "EngineMismatch"]
 
 
 def build_funnel(spec: FunnelSpec, overrides: dict[str, StageSpec] | None = None) -> Funnel:
@@ -29,8 +30,14 @@ def build_funnel(spec: FunnelSpec, overrides: dict[str, StageSpec] | None = None
     stages replaced by ``overrides`` (a persona's own version of them)."""
     stages = {**spec.stages, **(overrides or {})}
     rates = {name: stage.rate_table() for name, stage in stages.items()}
+    dwell = {name: Dwell(st.dwell.dist, st.dwell.shape) for name, st in stages.items()
+             if st.dwell is not None}
+    capacity = {name: Capacity(st.capacity.servers, st.capacity.service_days,
+                               st.capacity.patience_days)
+                for name, st in spec.stages.items() if st.capacity is not None}
     return Funnel.from_rates(rates, goal=spec.goal, stages=list(spec.stages),
-                             entry=spec.entry or "", name=spec.name)
+                             entry=spec.entry or "", name=spec.name, dwell=dwell,
+                             capacity=capacity)
 
 
 def _referrals(spec: FunnelSpec, overrides: dict[str, StageSpec] | None = None) -> dict[str, float]:
@@ -38,8 +45,15 @@ def _referrals(spec: FunnelSpec, overrides: dict[str, StageSpec] | None = None) 
     return {name: st.referrals_per_day for name, st in stages.items() if st.referrals_per_day > 0}
 
 
-def compile_scenario(scenario: Scenario, base_dir: Path | None = None) -> CompiledModel:
-    """Resolve one plan (the scenario's baseline campaigns) into engine arrays."""
+class EngineMismatch(FunnelsimError):
+    """The scenario needs something the chosen engine cannot do."""
+
+
+def compile_scenario(scenario: Scenario, base_dir: Path | None = None,
+                     engine: str | None = None) -> CompiledModel:
+    """Resolve one plan (the scenario's baseline campaigns) into engine arrays for
+    ``engine`` (default: the scenario's)."""
+    agents = (engine or scenario.engine) == "agents"
     base_dir = base_dir if base_dir is not None else _base_dir(scenario)
     funnel = build_funnel(scenario.funnel)
     segments = [
@@ -48,6 +62,13 @@ def compile_scenario(scenario: Scenario, base_dir: Path | None = None) -> Compil
         for name, seg in scenario.segments.items()
     ]
     arrivals = scenario.arrivals
+    try:
+        return _compile(scenario, funnel, segments, arrivals, base_dir, agents)
+    except ValueError as exc:
+        raise EngineMismatch(f"{exc} (set `engine: agents` or use --engine agents)") from None
+
+
+def _compile(scenario, funnel, segments, arrivals, base_dir, agents) -> CompiledModel:  # noqa: ANN001
     return compile_model(
         funnel,
         start=str(scenario.horizon.start),
@@ -62,6 +83,7 @@ def compile_scenario(scenario: Scenario, base_dir: Path | None = None) -> Compil
         campaigns=resolve_campaigns(scenario, base_dir),
         referrals_per_day=_referrals(scenario.funnel),
         market_size=scenario.population.market_size,
+        expand_phases=not agents,
     )
 
 
@@ -100,11 +122,16 @@ def run(
     replicates: int | None = None,
     seed: int | None = None,
     engine: str | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[float], None] | None = None,
     common_random_numbers: bool | None = None,
+    workers: int = 1,
+    record_journeys: bool = False,
+    record_lost: bool = False,
 ) -> SimulationResult:
     """Simulate the baseline and every variant; arguments override the file's values.
 
+    ``workers`` spreads agent replicates over processes (results do not change);
+    ``record_journeys`` keeps the agent engine's event logs in ``result.journeys``.
     The result's attrs record the seed, engine, replicates and funnelsim version.
     """
     replicates = replicates or scenario.replicates
@@ -112,11 +139,18 @@ def run(
     seed = fresh_seed() if seed is None else seed
     crn = scenario.common_random_numbers if common_random_numbers is None else common_random_numbers
     engine_name = engine or scenario.engine
-    runner = get_engine(engine_name)
-    runs, models, values, labels = {}, {}, {}, []
+    options: dict[str, object] = {}
+    if engine_name == "agents":
+        options = {"workers": workers, "record": record_journeys, "record_lost": record_lost}
+    runner = get_engine(engine_name, **options)
+    runs, models, values, labels, journeys = {}, {}, {}, [], {}
     for k, (name, plan) in enumerate(plans(scenario).items()):
-        models[name] = compile_scenario(plan)
+        models[name] = compile_scenario(plan, engine=engine_name)
         runs[name] = runner.run(models[name], replicates, seed, progress, stream=0 if crn else k)
+        if record_journeys:
+            from funnelsim.engines.agents import journeys_frame
+
+            journeys[name] = journeys_frame(models[name], runner.last_events, replicates > 1)
         values[name] = stage_values(plan)
         labels.append(plan.baseline.label if name != BASELINE else scenario.baseline.label)
     attrs = {
@@ -129,6 +163,7 @@ def run(
     }
     result = SimulationResult.from_runs(runs, models, attrs, values)
     result.dataset.coords["label"] = ("scenario", labels)
+    result.journeys = journeys
     return result
 
 

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 __all__ = [
+    "DwellSpec",
+    "CapacitySpec",
     "StageSpec",
     "FunnelSpec",
     "Horizon",
@@ -61,6 +63,36 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DwellSpec(_Strict):
+    """The distribution of time spent in a stage (default exponential)."""
+
+    dist: Literal["exponential", "gamma", "lognormal", "weibull", "fixed"] = "exponential"
+    mean: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = Field(
+        None, description="Mean days in the stage (instead of `dwell_days`).")
+    shape: Positive | None = Field(
+        None, description="Gamma or Weibull shape, or lognormal σ (of the log of the dwell).")
+
+    @model_validator(mode="after")
+    def _shape(self) -> DwellSpec:
+        if self.dist in ("gamma", "lognormal", "weibull") and self.shape is None:
+            raise ValueError(f"a {self.dist} dwell needs `shape`{HINT}"
+                             + ("σ of the log of the dwell, e.g. 0.5" if self.dist == "lognormal"
+                                else "e.g. `shape: 3`; 1 is the exponential"))
+        if self.dist in ("exponential", "fixed") and self.shape is not None:
+            raise ValueError(f"an {self.dist} dwell has no `shape`")
+        return self
+
+
+class CapacitySpec(_Strict):
+    """Servers a stage needs (a sales team that calls each lead): people queue for one,
+    service takes an exponential time, and whoever waits past their patience is lost.
+    Needs the agent engine."""
+
+    servers: Annotated[int, Field(gt=0)]
+    service_days: Positive
+    patience_days: Positive | None = Field(None, description="Longest wait before giving up.")
+
+
 class StageSpec(_Strict):
     """One stage: either mean dwell + routing, or hazard rates per day."""
 
@@ -70,20 +102,40 @@ class StageSpec(_Strict):
         None, description="Where people go when they leave: target stage → probability (sums to 1).")
     rates: dict[str, NonNegative] | None = Field(
         None, description="Alternative to dwell_days + next: target stage → hazard rate per day.")
+    dwell: DwellSpec | None = Field(
+        None, description="Dwell distribution, e.g. `{dist: gamma, mean: 10, shape: 3}`.")
+    capacity: CapacitySpec | None = None
     referrals_per_day: NonNegative = Field(
         0.0, description="Word of mouth: contacts per day each person in this stage makes; "
                          "each contact is a new arrival (channel `referral`).")
     description: str = ""
 
+    @property
+    def mean_days(self) -> float | None:
+        """Mean dwell, from `dwell_days`, `dwell.mean` or (capacity stages) the service time."""
+        if self.dwell_days is not None:
+            return self.dwell_days
+        if self.dwell is not None and self.dwell.mean is not None:
+            return self.dwell.mean
+        return self.capacity.service_days if self.capacity is not None else None
+
     @model_validator(mode="after")
     def _one_form(self) -> StageSpec:
-        routing = self.dwell_days is not None or self.next is not None
+        dwell_mean = self.dwell is not None and self.dwell.mean is not None
+        if self.dwell_days is not None and dwell_mean:
+            raise ValueError("give the mean dwell once: `dwell_days` or `dwell.mean`")
+        routing = self.dwell_days is not None or self.next is not None or dwell_mean
         if routing and self.rates is not None:
             raise ValueError("give either `dwell_days` + `next` or `rates`, not both")
+        if self.capacity is not None:
+            if self.next is None:
+                raise ValueError("a stage with `capacity` needs `next`: where people go after "
+                                 "their service")
+            return self
         if not routing and self.rates is None:
             raise ValueError("give `dwell_days` and `next` (or `rates`; `rates: {}` for a stage "
                              "nobody leaves)")
-        if routing and (self.dwell_days is None or self.next is None):
+        if routing and (self.mean_days is None or self.next is None):
             missing = "next" if self.next is None else "dwell_days"
             raise ValueError(f"`{missing}` is missing: `dwell_days` and `next` go together")
         return self
@@ -98,8 +150,9 @@ class StageSpec(_Strict):
         """Hazard rates per day to each target."""
         if self.rates is not None:
             return dict(self.rates)
-        assert self.dwell_days is not None and self.next is not None
-        return {k: v / self.dwell_days for k, v in self.next.items()}
+        mean = self.mean_days
+        assert mean is not None and self.next is not None
+        return {k: v / mean for k, v in self.next.items()}
 
 
 class FunnelSpec(_Strict):
@@ -292,7 +345,7 @@ class Scenario(_Strict):
     replicates: Annotated[int, Field(gt=0, le=1_000_000)] = 500
     seed: Annotated[int, Field(ge=0)] | None = Field(
         None, description="Random seed; omitted → a fresh one, recorded in scenario.resolved.yaml.")
-    engine: Literal["counts", "expected"] = "counts"
+    engine: Literal["counts", "expected", "agents"] = "counts"
     outputs: Outputs = Field(default_factory=Outputs)
 
     _source: Path | None = PrivateAttr(None)
