@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from funnelsim import __version__
-from funnelsim.errors import FunnelsimError, ScenarioError
+from funnelsim.errors import FunnelsimError, ScenarioError, format_path
 from funnelsim.funnel import list_presets, load_preset
 
 app = typer.Typer(
@@ -60,7 +60,7 @@ def _report_problems(exc: ScenarioError) -> None:
     err.print(f"[bold red]✗ {escape(exc.source or 'input')}: {n} problem{'s' if n != 1 else ''}[/]")
     for p in exc.problems:
         where = escape(p.location())
-        path = escape(".".join(str(x) for x in p.path) or "(top level)")
+        path = escape(format_path(p.path))
         hint = f" [dim]— {escape(p.hint)}[/]" if p.hint else ""
         err.print(f"  [cyan]{where}[/] [bold]{path}[/]: {escape(p.message)}{hint}")
 
@@ -194,7 +194,20 @@ def simulate(
 def _headline(result) -> None:  # noqa: ANN001 - SimulationResult, imported lazily
     if result.variants:
         _comparison(result)
-        return
+    else:
+        _totals(result)
+    queues = result.summary_queues()
+    if queues is not None:
+        table = queues.set_index(["scenario", "queue", "metric"])["mean"]
+        for (scenario, queue), rows in table.groupby(level=[0, 1]):
+            m = rows.droplevel([0, 1])
+            out.print(f"[bold]{escape(str(queue))}[/] queue ({escape(str(scenario))}): waited "
+                      f"{m['wait_mean']:.2f} days on average (90% within {m['wait_p90']:.2f}), "
+                      f"servers busy {m['utilisation']:.0%}, {m['lost_waiting']:,.0f} lost to "
+                      f"waiting, {m['served']:,.0f} served [dim](means over replicates)[/]")
+
+
+def _totals(result) -> None:  # noqa: ANN001
     table = Table(title=f"{result.dataset.attrs.get('title', '')}: totals over the horizon",
                   title_justify="left")
     table.add_column("metric")

@@ -293,6 +293,17 @@ class SimulationResult:
         table = table.sort_values(["_s"], kind="stable").drop(columns="_s")
         return table.reset_index(drop=True)
 
+    def summary_queues(self, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame | None:
+        """Long table ``scenario, queue, metric, mean, p05, p50, p95`` of the capacity
+        stages (agent engine): people served and lost to waiting, waiting days (mean,
+        median, 90th percentile within each replicate) and server utilisation. None
+        without queues."""
+        names = [v for v in self.dataset.data_vars if str(v).startswith("queue_")]
+        if not names:
+            return None
+        parts = self.dataset[names].rename({v: str(v).removeprefix("queue_") for v in names})
+        return _long(parts, quantiles, extra=["queue"])
+
     def timeseries(self, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame:
         """Per scenario, period and stage: occupancy and entries (mean and quantiles)."""
         parts = {"occupancy": self.dataset["occupancy"], "entries": self.entries()}

@@ -36,6 +36,10 @@ PLAIN_NUMBER = "use plain numbers such as 1250.50, no currency signs"
 NOVEMBER = "the horizon runs from 2026-11-01 to 2026-11-30"
 
 
+ONE_EFFECT = ("one effect per list item, e.g. `{edge: desire -> conversion, lift: 2}` or "
+              "`{arrivals: social, lift: 1.5}`")
+
+
 @dataclass(frozen=True)
 class Want:
     """One problem the output must show: ``<file>:<line> <path>: …message… — …hint…``."""
@@ -136,6 +140,18 @@ CASES = [
     pytest.param(Case("recursive_alias.yaml", (
         Want(6, "name", "Input should be a valid string", "write plain text here"),
     )), id="recursive YAML alias"),
+    pytest.param(Case("agents_only_features.yaml", (
+        Want(9, "funnel.stages.lead.capacity.servers", "greater than 0 (got 0)", POSITIVE),
+        Want(9, "funnel.stages.lead.capacity", "a stage with `capacity` needs the agents engine, "
+             "not 'counts'", "set `engine: agents`"),
+        Want(10, "funnel.stages.trial.dwell.dist", "(got 'weibul')", "did you mean 'weibull'?"),
+        Want(11, "funnel.stages.customer.dwell.dist", "a lognormal dwell needs the agents engine",
+             "set `engine: agents`, or use a gamma dwell with a whole-number shape"),
+        Want(12, "funnel.stages.lost.capacity", "`lost` cannot have a capacity",
+             "people who left the funnel are served by nobody"),
+        Want(14, "segments.big.stages.lead.capacity", "a persona cannot have its own capacity",
+             "servers are shared by everyone"),
+    )), id="queues and dwell shapes the count engine cannot run"),
     pytest.param(Case("several_mistakes.yaml", (
         Want(3, "replicats", "unknown key 'replicats'", "did you mean 'replicates'?"),
         Want(5, "horizon.start", "(got 'next tuesday')", DATE_HINT),
@@ -162,13 +178,13 @@ CASES = [
     )), id="misspelt preset does not hide other mistakes"),
     # campaigns
     pytest.param(Case("campaign_missing_edge.yaml", (
-        Want(18, "baseline.campaigns.holiday_sale.effects.0.edge",
+        Want(18, "baseline.campaigns.holiday_sale.effects[0].edge",
              "campaign 'holiday_sale' targets edge 'awareness -> conversion', which the funnel "
              "does not have", "declare the edge in the funnel first (a small rate is enough); "
              "did you mean 'awareness -> interest'?"),
     )), id="campaign on an edge the funnel does not have"),
     pytest.param(Case("campaign_unknown_stage.yaml", (
-        Want(18, "baseline.campaigns.holiday_sale.effects.0.edge",
+        Want(18, "baseline.campaigns.holiday_sale.effects[0].edge",
              "targets edge 'desire -> convertion', which the funnel does not have",
              "did you mean 'conversion'?"),
     )), id="campaign on an unknown stage"),
@@ -179,7 +195,8 @@ CASES = [
              NOVEMBER),
     )), id="campaign window outside the horizon"),
     pytest.param(Case("campaign_end_before_start.yaml", (
-        Want(16, "baseline.campaigns.holiday_sale", "`end` 2026-11-10 is before `start` 2026-11-20"),
+        Want(18, "baseline.campaigns.holiday_sale.end", "`end` 2026-11-10 is before `start` "
+             "2026-11-20", "a window runs from `start` to `end`, both days included"),
     )), id="campaign ends before it starts"),
     pytest.param(Case("campaign_carryover.yaml", (
         Want(19, "baseline.campaigns.instagram.carryover", "less than 1 (got 1.0)", BELOW_ONE),
@@ -193,36 +210,39 @@ CASES = [
              NOT_NEGATIVE),
     )), id="negative spend"),
     pytest.param(Case("campaign_lift_not_positive.yaml", (
-        Want(18, "baseline.campaigns.holiday_sale.effects.0.lift", "greater than 0 (got -1)",
+        Want(18, "baseline.campaigns.holiday_sale.effects[0].lift", "greater than 0 (got -1)",
              POSITIVE),
-        Want(19, "baseline.campaigns.holiday_sale.effects.1.lift", "greater than 0 (got 0)",
+        Want(19, "baseline.campaigns.holiday_sale.effects[1].lift", "greater than 0 (got 0)",
              POSITIVE),
     )), id="negative and zero lift"),
     pytest.param(Case("campaign_spend_without_half_saturation.yaml", (
         Want(16, "baseline.campaigns.instagram", "a campaign with `spend` needs `half_saturation` "
-             "(the daily spend that gives half of the full lift)"),
+             "(the daily spend that gives half of the full lift)",
+             "e.g. the spend per day you plan; pressure is then about ½ on such a day"),
     )), id="spend without half saturation"),
     pytest.param(Case("campaign_effect_target.yaml", (
-        Want(19, "baseline.campaigns.holiday_sale.effects.0", "give exactly one of `edge` "
-             "(e.g. `desire -> conversion`) or `arrivals` (a channel)"),
-        Want(20, "baseline.campaigns.holiday_sale.effects.1", "give exactly one of `edge`"),
-        Want(21, "baseline.campaigns.holiday_sale.effects.2",
-             "edge 'desire conversion' should read `source -> target`"),
+        Want(19, "baseline.campaigns.holiday_sale.effects[0]", "give exactly one of `edge` "
+             "(e.g. `desire -> conversion`) or `arrivals` (a channel)", ONE_EFFECT),
+        Want(20, "baseline.campaigns.holiday_sale.effects[1]", "give exactly one of `edge`",
+             ONE_EFFECT),
+        Want(21, "baseline.campaigns.holiday_sale.effects[2].edge",
+             "edge 'desire conversion' should read `source -> target`",
+             "e.g. `desire -> conversion`"),
     )), id="effect with both, neither or a malformed edge"),
     pytest.param(Case("campaign_unknown_channel.yaml", (
-        Want(18, "baseline.campaigns.instagram.effects.0.arrivals",
+        Want(18, "baseline.campaigns.instagram.effects[0].arrivals",
              "unknown arrival channel 'socail'", "did you mean 'social'?"),
-        Want(19, "baseline.campaigns.instagram.effects.1.arrivals",
+        Want(19, "baseline.campaigns.instagram.effects[1].arrivals",
              "unknown arrival channel 'tiktok'", "expected one of: store, search, social, *"),
     )), id="campaign on an unknown arrival channel"),
     pytest.param(Case("campaign_unknown_segment.yaml", (
-        Want(20, "baseline.campaigns.instagram.segments.1", "unknown segment 'weekend_rider'",
+        Want(20, "baseline.campaigns.instagram.segments[1]", "unknown segment 'weekend_rider'",
              "did you mean 'weekend_riders'?"),
     )), id="campaign for an unknown segment"),
     pytest.param(Case("campaign_without_personas_or_arrivals.yaml", (
-        Want(18, "baseline.campaigns.instagram.segments.0", "unknown segment 'commuters'",
+        Want(18, "baseline.campaigns.instagram.segments[0]", "unknown segment 'commuters'",
              "declare the personas under `segments` first"),
-        Want(19, "baseline.campaigns.instagram.effects.0.arrivals",
+        Want(19, "baseline.campaigns.instagram.effects[0].arrivals",
              "unknown arrival channel 'social'", "the scenario has no `arrivals` to lift"),
     )), id="campaign for personas and arrivals the scenario does not have"),
     # spend files
@@ -295,11 +315,12 @@ CASES = [
              "Input should be a valid dictionary (got 2.2)", "a mapping of `key: value` lines"),
     )), id="variant patches with mistakes"),
     pytest.param(Case("variant_or_baseline.yaml", (
-        Want(21, "baseline.campaigns.newspaper.effects.0.edge",
+        Want(21, "baseline.campaigns.newspaper.effects[0].edge",
              "targets edge 'awareness -> conversion'", "did you mean 'awareness -> interest'?"),
-        Want(28, "variants.later_article.campaigns.newspaper",
-             "`end` 2026-11-21 is before `start` 2026-11-25"),
-        Want(29, "variants.store_only.campaigns.social_ads.effects.0.arrivals",
+        Want(28, "variants.later_article.campaigns.newspaper.end",
+             "`end` 2026-11-21 is before `start` 2026-11-25",
+             "a window runs from `start` to `end`, both days included"),
+        Want(29, "variants.store_only.campaigns.social_ads.effects[0].arrivals",
              "unknown arrival channel 'social'", "expected one of: store, *"),
         Want(34, "variants.small_town.population",
              "`initial` puts 1000 people in the funnel, more than `market_size` 500"),
@@ -310,24 +331,24 @@ CASES = [
         Want(19, "economics.value_per_entry.advocacy",
              "unknown stage 'advocacy' in `economics.value_per_entry`",
              "expected one of: awareness, interest, desire, conversion, lost"),
-        Want(23, "baseline.campaigns.store_display.effects.0.arrivals",
+        Want(23, "baseline.campaigns.store_display.effects[0].arrivals",
              "unknown arrival channel 'stores'", "did you mean 'store'?"),
         Want(25, "baseline.campaigns.newspaper_article.start",
              "start 2026-10-25 is outside the horizon",
              "the horizon runs from 2026-11-01 to 2026-12-26"),
-        Want(26, "baseline.campaigns.newspaper_article.effects.0.edge",
+        Want(26, "baseline.campaigns.newspaper_article.effects[0].edge",
              "targets edge 'awareness -> conversion'", "did you mean 'awareness -> interest'?"),
         Want(28, "baseline.campaigns.instagram.spend.total",
              "greater than or equal to 0 (got -100)", NOT_NEGATIVE),
         Want(29, "baseline.campaigns.instagram.carryover", "less than 1 (got 1.0)", BELOW_ONE),
-        Want(31, "baseline.campaigns.instagram.effects.0.lift", "greater than 0 (got 0)",
+        Want(31, "baseline.campaigns.instagram.effects[0].lift", "greater than 0 (got 0)",
              POSITIVE),
-        Want(32, "baseline.campaigns.instagram.effects.1.edg", "unknown key 'edg'",
+        Want(32, "baseline.campaigns.instagram.effects[1].edg", "unknown key 'edg'",
              "did you mean 'edge'?"),
         Want(34, "baseline.campaigns.radio.spend.csv",
              "spend/missing_days.csv: 3 day(s) of the campaign window have no spend row",
              "give one row per day"),
-        Want(38, "baseline.campaigns.radio.segments.0", "unknown segment 'weekend_rider'",
+        Want(38, "baseline.campaigns.radio.segments[0]", "unknown segment 'weekend_rider'",
              "did you mean 'weekend_riders'?"),
         Want(44, "variants.holiday_sale.campaigns.holiday_sale.end",
              "end 2027-01-31 is outside the horizon",
@@ -448,3 +469,16 @@ def test_the_real_command_reports_everything_without_a_traceback(tmp_path):
     assert "several_mistakes.yaml: 11 problems" in proc.stderr
     assert "several_mistakes.yaml:18 funnel.stages.desire.next: routing" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_engine_override_that_cannot_run_the_scenario_is_refused(tmp_path):
+    out = tmp_path / "out"
+    scenario = str(BAD.parent.parent / "scenarios" / "sales_team.yaml")  # queues: agents only
+    result = runner.invoke(app, ["run", scenario, "--engine", "counts", "-o", str(out)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "queues need the agents engine" in result.stderr
+    assert "use --engine agents" in result.stderr
+    assert not out.exists()
+    ok = runner.invoke(app, ["run", scenario, "-o", str(out), "-q", "-n", "2", "--no-plots"])
+    assert ok.exit_code == 0, ok.output

@@ -114,6 +114,11 @@ def schema_problems(raw: Mapping) -> list[Problem]:
                     hint = "a probability is between 0 and 1"
                 if kind == "less_than" and loc[-1:] == ("carryover",):
                     hint = "the share of yesterday's adstock still working today is below 1"
+                if kind == "literal_error":
+                    choices = [c.strip(" '") for c in
+                               str(err.get("ctx", {}).get("expected", "")).replace(" or ", ", ")
+                               .split(",") if c.strip(" '")]
+                    hint = did_you_mean(str(got), choices)
                 out.append(Problem(loc, err["msg"] + shown, hint))
         return out
     return []
@@ -149,6 +154,7 @@ def reference_problems(raw: Mapping) -> list[Problem]:
         return out  # nothing to cross-check; the schema reported why
     stages = [str(s) for s in stages_raw]
     known = stages + ([LOST] if LOST not in stages else [])
+    out += _engine_problems(raw, stages_raw)
 
     def check_stage(path: tuple, name: Any, what: str, allow_lost: bool = True) -> bool:
         choices = known if allow_lost else stages
@@ -189,6 +195,43 @@ def reference_problems(raw: Mapping) -> list[Problem]:
             where = ("arrivals", "stage") if arrival_stage else ("funnel", "goal")
             out.append(Problem(where, f"no path from the entry stage {start!r} to the goal {goal!r}",
                                "add an edge (in `next` or `rates`) that leads towards the goal"))
+    return out
+
+
+def _engine_problems(raw: Mapping, stages_raw: Mapping) -> list[Problem]:
+    """Queues and non-Erlang dwell need the agent engine; `lost` serves nobody; a queue is
+    shared by all personas."""
+    out = []
+    engine = raw.get("engine", "counts")
+    for name, spec in stages_raw.items():
+        spec = _mapping(spec)
+        where = ("funnel", "stages", name)
+        if _mapping(spec.get("capacity")):
+            if name == LOST:
+                out.append(Problem(where + ("capacity",), "`lost` cannot have a capacity",
+                                   "people who left the funnel are served by nobody; put the "
+                                   "capacity on the stage that needs the servers"))
+            elif engine in ("counts", "expected"):
+                out.append(Problem(where + ("capacity",), f"a stage with `capacity` needs the "
+                                   f"agents engine, not {engine!r}", "set `engine: agents`"))
+        dwell = _mapping(spec.get("dwell"))
+        dist, shape = dwell.get("dist", "exponential"), dwell.get("shape")
+        erlang = dist == "gamma" and isinstance(shape, int | float) and float(shape).is_integer()
+        if dist in ("lognormal", "weibull", "fixed") or (dist == "gamma" and shape is not None
+                                                         and not erlang):
+            if engine in ("counts", "expected"):
+                out.append(Problem(where + ("dwell", "dist"), f"a {dist} dwell"
+                                   + (" with a fractional shape" if dist == "gamma" else "")
+                                   + f" needs the agents engine, not {engine!r}",
+                                   "set `engine: agents`, or use a gamma dwell with a whole-"
+                                   "number shape (the count engines expand it into phases)"))
+    for seg, spec in _mapping(raw.get("segments")).items():
+        for name, stage in _mapping(_mapping(spec).get("stages")).items():
+            if _mapping(stage).get("capacity") is not None:
+                out.append(Problem(("segments", seg, "stages", name, "capacity"),
+                                   "a persona cannot have its own capacity",
+                                   "servers are shared by everyone: set `capacity` on the "
+                                   "funnel's stage"))
     return out
 
 

@@ -76,8 +76,8 @@ def write_outputs(
     plots: bool = True,
 ) -> Path:
     """Write ``summary.csv``, ``summary_by_channel.csv``, ``summary_by_segment.csv``,
-    ``timeseries.csv``, ``results.nc``, plots and ``scenario.resolved.yaml`` into
-    ``out_dir`` (atomically). Returns the folder."""
+    ``summary_queues.csv`` (capacity stages), ``timeseries.csv``, ``results.nc``, plots
+    and ``scenario.resolved.yaml`` into ``out_dir`` (atomically). Returns the folder."""
     out_dir = Path(out_dir)
     with atomic_folder(out_dir) as tmp:
         result.summary().to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
@@ -85,6 +85,9 @@ def write_outputs(
         for dim in ("channel", "segment"):
             result.summary_by(dim).to_csv(tmp / f"summary_by_{dim}.csv", index=False,
                                           float_format="%.10g")
+        queues = result.summary_queues()
+        if queues is not None:
+            queues.to_csv(tmp / "summary_queues.csv", index=False, float_format="%.10g")
         result.to_netcdf(tmp / "results.nc")
         if resolved is not None:
             text = yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True)

@@ -12,7 +12,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "DwellSpec",
@@ -240,13 +248,21 @@ class EffectSpec(_Strict):
     arrivals: str | None = Field(None, description="Channel whose arrivals it boosts (`*`: all).")
     lift: Positive = Field(description="Rate multiplier at full pressure (1 = no effect).")
 
+    @field_validator("edge")
+    @classmethod
+    def _edge_form(cls, value: str | None) -> str | None:
+        if value is not None and not EDGE_PATTERN.match(value):
+            raise ValueError(f"edge {value!r} should read `source -> target`{HINT}"
+                             "e.g. `desire -> conversion`")
+        return value
+
     @model_validator(mode="after")
     def _target(self) -> EffectSpec:
         if (self.edge is None) == (self.arrivals is None):
             raise ValueError("give exactly one of `edge` (e.g. `desire -> conversion`) or "
-                             "`arrivals` (a channel)")
-        if self.edge is not None and not EDGE_PATTERN.match(self.edge):
-            raise ValueError(f"edge {self.edge!r} should read `source -> target`")
+                             f"`arrivals` (a channel){HINT}one effect per list item, e.g. "
+                             "`{edge: desire -> conversion, lift: 2}` or `{arrivals: social, "
+                             "lift: 1.5}`")
         return self
 
     def edge_pair(self) -> tuple[str, str]:
@@ -272,13 +288,21 @@ class CampaignSpec(_Strict):
     cost_per_day: NonNegative = Field(0.0, description="Running cost per day in the window.")
     fixed_cost: NonNegative = Field(0.0, description="One-off cost on the first day.")
 
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("start")
+        if value is not None and start is not None and value < start:
+            raise ValueError(f"`end` {value} is before `start` {start}{HINT}a window runs "
+                             "from `start` to `end`, both days included")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> CampaignSpec:
-        if self.start and self.end and self.end < self.start:
-            raise ValueError(f"`end` {self.end} is before `start` {self.start}")
         if self.spend is not None and self.half_saturation is None:
             raise ValueError("a campaign with `spend` needs `half_saturation` (the daily spend "
-                             "that gives half of the full lift)")
+                             f"that gives half of the full lift){HINT}e.g. the spend per day "
+                             "you plan; pressure is then about ½ on such a day")
         return self
 
 
