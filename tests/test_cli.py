@@ -98,3 +98,57 @@ def test_plans_are_compared_at_a_glance(tmp_path):
                      "pressure.png", "uplift.png"]
     by_channel = pd.read_csv(out / "summary_by_channel.csv")
     assert {"store", "search", "social", "referral"} <= set(by_channel["channel"])
+
+
+def test_simulate_writes_journeys_identically_for_any_number_of_workers(tmp_path):
+    files = []
+    for workers in (1, 2):
+        path = tmp_path / f"journeys_{workers}.csv"
+        args = ["simulate", BIKE, "--journeys", str(path), "-n", "3", "--seed", "9",
+                "--workers", str(workers), "-q"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        files.append(path)
+    assert filecmp.cmp(*files, shallow=False)
+    log = pd.read_csv(files[0], parse_dates=["timestamp"])
+    assert list(log.columns) == ["replicate", "customer_id", "timestamp", "stage", "segment",
+                                 "channel"]
+    assert sorted(log["replicate"].unique()) == [0, 1, 2]
+    assert "lost" not in set(log["stage"])  # real logs are silent about drop-off
+    assert log["timestamp"].min() == pd.Timestamp("2026-11-01")
+    assert log["timestamp"].max() < pd.Timestamp("2027-01-30")
+    # one row per stage entry: every customer's first row is where they started
+    first = log.sort_values("timestamp", kind="stable").groupby(["replicate", "customer_id"]).first()
+    assert set(first["stage"]) == {"awareness"}
+
+
+def test_simulate_parquet_a_variant_and_drop_off(tmp_path):
+    path = tmp_path / "holiday.parquet"
+    args = ["simulate", str(SCENARIOS / "bike_shop_holiday.yaml"), "-j", str(path),
+            "--variant", "holiday_sale", "--record-lost", "-q"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    log = pd.read_parquet(path)
+    assert "replicate" not in log.columns
+    assert "lost" in set(log["stage"])
+    assert {"commuters", "weekend_riders"} == set(log["segment"])
+    assert "referral" in set(log["channel"]) or log["channel"].nunique() >= 4
+    bad = runner.invoke(app, ["simulate", BIKE, "-j", str(tmp_path / "x.xlsx")])
+    assert bad.exit_code == 2 and "must end in .csv or .parquet" in bad.stderr
+    unknown = runner.invoke(app, ["simulate", BIKE, "-j", str(tmp_path / "x.csv"),
+                                  "--variant", "sale"])
+    assert unknown.exit_code == 2 and "unknown plan 'sale'" in unknown.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_agents_engine_run_reports_queues(tmp_path):
+    out = tmp_path / "sales"
+    result = runner.invoke(app, ["run", str(SCENARIOS / "sales_team.yaml"), "-o", str(out),
+                                 "-n", "6", "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert "lead queue (baseline): waited" in result.stdout
+    queues = pd.read_csv(out / "summary_queues.csv")
+    assert set(queues["metric"]) == {"served", "lost_waiting", "wait_mean", "wait_p50",
+                                     "wait_p90", "utilisation"}
+    util = queues.query("metric == 'utilisation'")["mean"]
+    assert ((util > 0) & (util < 1)).all()
