@@ -49,11 +49,13 @@ def journey() -> Funnel:
     return Funnel.from_rates(RATES, goal="s6", stages=STAGES)
 
 
-def run_counts(funnel: Funnel, population: int, replicates: int,
-               seed: int) -> tuple[float, np.ndarray]:
+def run_counts(
+    funnel: Funnel, population: int, replicates: int, seed: int
+) -> tuple[float, np.ndarray]:
     """Seconds for one count-engine run and its mean last-day occupancy."""
-    model = compile_model(funnel, start="2026-01-01", periods=DAYS, dt=1.0,
-                          initial={STAGES[0]: float(population)})
+    model = compile_model(
+        funnel, start="2026-01-01", periods=DAYS, dt=1.0, initial={STAGES[0]: float(population)}
+    )
     t0 = time.perf_counter()
     raw = CountEngine().run(model, replicates, seed)
     return time.perf_counter() - t0, raw.occupancy[:, -1].mean(axis=0)
@@ -67,8 +69,9 @@ def naive_cumulative(p: np.ndarray) -> np.ndarray:
     return cum
 
 
-def run_naive(p: np.ndarray, population: int, replicates: int,
-              rng: np.random.Generator) -> tuple[list[float], np.ndarray]:
+def run_naive(
+    p: np.ndarray, population: int, replicates: int, rng: np.random.Generator
+) -> tuple[list[float], np.ndarray]:
     """Per-customer simulation; seconds per replicate and mean last-day occupancy."""
     cum = naive_cumulative(p)
     s = p.shape[0]
@@ -95,8 +98,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 replicates, small naive sizes")
     parser.add_argument("--seed", type=int, default=20260101)
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="count-engine timings per population, best kept (default 3, quick 1)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="count-engine timings per population, best kept (default 3, quick 1)",
+    )
     args = parser.parse_args()
 
     replicates = 100 if args.quick else 1000
@@ -107,42 +114,55 @@ def main() -> None:
     funnel = journey()
     p = funnel.step_matrix(1.0)
     rng = np.random.default_rng(args.seed)
-    print(f"journey: {len(STAGES)} stages + lost, {len(funnel.edges)} edges, goal {funnel.goal}; "
-          f"{DAYS} daily steps; seed {args.seed}")
+    print(
+        f"journey: {len(STAGES)} stages + lost, {len(funnel.edges)} edges, goal {funnel.goal}; "
+        f"{DAYS} daily steps; seed {args.seed}"
+    )
 
     run_counts(funnel, 1000, 2, args.seed)  # warm-up (imports, caches)
-    print(f"\ncount engine, {replicates} replicates x {DAYS} days, best of {repeats} "
-          "(populations interleaved):")
+    print(
+        f"\ncount engine, {replicates} replicates x {DAYS} days, best of {repeats} "
+        "(populations interleaved):"
+    )
     runs: dict[int, list[float]] = {n: [] for n in count_sizes}
     for _ in range(repeats):
         for n in count_sizes:
             runs[n].append(run_counts(funnel, n, replicates, args.seed)[0])
     count_s = {n: min(t) / replicates for n, t in runs.items()}
     for n, t in runs.items():
-        print(f"  N = {n:>13,}  {min(t):8.2f} s total (worst {max(t):6.2f})  "
-              f"{count_s[n] * 1e3:8.3f} ms/replicate")
+        print(
+            f"  N = {n:>13,}  {min(t):8.2f} s total (worst {max(t):6.2f})  "
+            f"{count_s[n] * 1e3:8.3f} ms/replicate"
+        )
     flat = count_s[count_sizes[-1]] / count_s[count_sizes[0]]
 
     print(f"\nnaive per-customer simulation, {DAYS} days, best of {naive_reps} replicates:")
     naive_s: dict[int, float] = {}
     for n in naive_sizes:
         naive_s[n] = min(run_naive(p, n, naive_reps, rng)[0])
-        print(f"  N = {n:>13,}  {naive_s[n]:10.4f} s/replicate  "
-              f"{naive_s[n] / n * 1e9:8.1f} ns/customer-replicate  "
-              f"{naive_s[n] / (n * DAYS) * 1e9:6.2f} ns/customer-day")
+        print(
+            f"  N = {n:>13,}  {naive_s[n]:10.4f} s/replicate  "
+            f"{naive_s[n] / n * 1e9:8.1f} ns/customer-replicate  "
+            f"{naive_s[n] / (n * DAYS) * 1e9:6.2f} ns/customer-day"
+        )
     largest = naive_sizes[-1]
     per_customer = naive_s[largest] / largest  # linear model from the largest measured size
 
-    print("\nper replicate (365 days); naive extrapolated linearly from "
-          f"N = {largest:,} where not measured")
-    print(f"  {'population':>13}  {'count s/rep':>12}  {'naive s/rep':>12}  {'':12}  "
-          f"{'naive/count':>12}")
+    print(
+        "\nper replicate (365 days); naive extrapolated linearly from "
+        f"N = {largest:,} where not measured"
+    )
+    print(
+        f"  {'population':>13}  {'count s/rep':>12}  {'naive s/rep':>12}  {'':12}  "
+        f"{'naive/count':>12}"
+    )
     for n in count_sizes:
         measured = n in naive_s
         naive = naive_s[n] if measured else per_customer * n
         tag = "measured" if measured else "extrapolated"
-        print(f"  {n:>13,}  {count_s[n]:12.5f}  {naive:12.4g}  {tag:12}  "
-              f"{naive / count_s[n]:12.3g}")
+        print(
+            f"  {n:>13,}  {count_s[n]:12.5f}  {naive:12.4g}  {tag:12}  {naive / count_s[n]:12.3g}"
+        )
     print(f"  {'flatness (count engine, 1e9 / 1e3)':>41}: {flat:.3f}")
 
     check_n = 10**4
@@ -152,16 +172,20 @@ def main() -> None:
     _, count_mean = run_counts(funnel, check_n, replicates, args.seed + 1)
     check_reps = 4 * naive_reps
     _, naive_mean = run_naive(p, check_n, check_reps, rng)
-    print(f"\nsanity check at N = {check_n:,}, mean last-day occupancy vs initial @ P^{DAYS} "
-          f"(counts: {replicates} replicates, naive: {check_reps})")
+    print(
+        f"\nsanity check at N = {check_n:,}, mean last-day occupancy vs initial @ P^{DAYS} "
+        f"(counts: {replicates} replicates, naive: {check_reps})"
+    )
     print("  " + "  ".join(f"{s:>8}" for s in funnel.stages))
     for label, row in (("exact", exact), ("counts", count_mean), ("naive", naive_mean)):
         print("  " + "  ".join(f"{v:8.1f}" for v in row) + f"   {label}")
     for label, row, reps in (("counts", count_mean, replicates), ("naive", naive_mean, check_reps)):
         keep = exact >= 0.005 * check_n
         noise = float(np.max(np.sqrt((1 - exact[keep] / check_n) / (reps * exact[keep]))))
-        print(f"  {label:>6}: max relative diff {max_rel_diff(row, exact):.4f} "
-              f"(stages with >= 0.5% share; 1-sigma noise up to {noise:.4f})")
+        print(
+            f"  {label:>6}: max relative diff {max_rel_diff(row, exact):.4f} "
+            f"(stages with >= 0.5% share; 1-sigma noise up to {noise:.4f})"
+        )
 
 
 if __name__ == "__main__":

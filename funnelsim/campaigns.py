@@ -73,8 +73,9 @@ def window_mask(n_days: int, start: int, end: int) -> np.ndarray:
     return (days >= start) & (days <= end)
 
 
-def spread_spend(n_days: int, start: int, end: int, *, total: float | None = None,
-                 per_day: float | None = None) -> np.ndarray:
+def spread_spend(
+    n_days: int, start: int, end: int, *, total: float | None = None, per_day: float | None = None
+) -> np.ndarray:
     """Daily spend over the horizon: ``total`` spread evenly over the window's days
     inside the horizon, or ``per_day`` on each of them.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -35,7 +35,7 @@ out = Console()
 err = Console(stderr=True)
 
 
-class EngineName(str, Enum):
+class EngineName(StrEnum):
     counts = "counts"
     expected = "expected"
     agents = "agents"
@@ -49,8 +49,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Simulate and forecast customer journeys (marketing funnels)."""
 
@@ -76,43 +80,59 @@ def _fail(exc: FunnelsimError) -> None:
 @app.command()
 def run(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output",
-                                                help="Output folder (default: outputs.dir, "
-                                                     "else out/<scenario stem>).")] = None,
-    replicates: Annotated[int | None, typer.Option("--replicates", "-n", min=1,
-                                                   help="Override the number of replicates.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="Output folder (default: outputs.dir, else out/<scenario stem>)."
+        ),
+    ] = None,
+    replicates: Annotated[
+        int | None,
+        typer.Option("--replicates", "-n", min=1, help="Override the number of replicates."),
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Override the seed.")] = None,
-    engine: Annotated[EngineName | None, typer.Option("--engine", help="Override the engine.")] = None,
+    engine: Annotated[
+        EngineName | None, typer.Option("--engine", help="Override the engine.")
+    ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write plots.")] = True,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1,
-                                         help="Processes for agent replicates.")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, help="Processes for agent replicates.")
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ) -> None:
     """Forecast a scenario and write summary.csv, timeseries.csv, results.nc and plots."""
     from funnelsim.scenario import load_scenario, resolved_scenario, write_outputs
-    from funnelsim.scenario import run as run_scenario
 
     try:
         spec = load_scenario(scenario)
     except FunnelsimError as exc:
         _fail(exc)
     if output is None:
-        output = (scenario.parent / spec.outputs.dir) if spec.outputs.dir else \
-            Path("out") / scenario.stem
-    result = _simulate(spec, replicates, seed, engine.value if engine else spec.engine, quiet,
-                       workers=workers)
+        output = (
+            (scenario.parent / spec.outputs.dir)
+            if spec.outputs.dir
+            else Path("out") / scenario.stem
+        )
+    result = _simulate(
+        spec, replicates, seed, engine.value if engine else spec.engine, quiet, workers=workers
+    )
     try:
-        write_outputs(result, output, resolved_scenario(spec, result), plots=plots and spec.outputs.plots)
+        write_outputs(
+            result, output, resolved_scenario(spec, result), plots=plots and spec.outputs.plots
+        )
     except OSError as exc:
-        err.print(f"[bold red]✗ could not write outputs to {escape(str(output))}: {escape(str(exc))}[/]")
+        err.print(
+            f"[bold red]✗ could not write outputs to {escape(str(output))}: {escape(str(exc))}[/]"
+        )
         raise typer.Exit(code=2) from None
     if not quiet:
         _headline(result)
     out.print(f"[green]✓[/] wrote {escape(str(output))}/ (seed {result.dataset.attrs['seed']})")
 
 
-def _simulate(spec, replicates: int | None, seed: int | None, engine_name: str, quiet: bool,
-              **options: object):  # noqa: ANN001, ANN202 - Scenario and result, imported lazily
+def _simulate(
+    spec, replicates: int | None, seed: int | None, engine_name: str, quiet: bool, **options: object
+):  # noqa: ANN001, ANN202 - Scenario and result, imported lazily
     """Run every plan of a scenario with a progress bar (replicates, or simulated days)."""
     from funnelsim.engines import ENGINES
     from funnelsim.scenario import run as run_scenario
@@ -124,12 +144,25 @@ def _simulate(spec, replicates: int | None, seed: int | None, engine_name: str, 
         total, what = n * days * plans, "simulated days"
     else:
         total, what = (1 if engine_name == "expected" else n) * plans, "replicates"
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn(what), TimeElapsedColumn(), console=err, disable=quiet) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(what),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+    ) as bar:
         task = bar.add_task(f"{spec.name} ({engine_name})", total=total)
         try:
-            return run_scenario(spec, replicates=n, seed=seed, engine=engine_name,
-                                progress=lambda k: bar.advance(task, k), **options)
+            return run_scenario(
+                spec,
+                replicates=n,
+                seed=seed,
+                engine=engine_name,
+                progress=lambda k: bar.advance(task, k),
+                **options,
+            )
         except FunnelsimError as exc:
             bar.stop()
             _fail(exc)
@@ -138,18 +171,27 @@ def _simulate(spec, replicates: int | None, seed: int | None, engine_name: str, 
 @app.command()
 def simulate(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
-    journeys: Annotated[Path, typer.Option("--journeys", "-j",
-                                           help="Event log to write: .csv or .parquet.")],
-    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1,
-                                            help="Replicates (a `replicate` column if > 1).")] = 1,
+    journeys: Annotated[
+        Path, typer.Option("--journeys", "-j", help="Event log to write: .csv or .parquet.")
+    ],
+    replicates: Annotated[
+        int,
+        typer.Option("--replicates", "-n", min=1, help="Replicates (a `replicate` column if > 1)."),
+    ] = 1,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Override the seed.")] = None,
-    variant: Annotated[str | None, typer.Option("--variant",
-                                                help="Plan to simulate (default: baseline).")] = None,
-    record_lost: Annotated[bool, typer.Option("--record-lost",
-                                              help="Also write entries into `lost` (real logs "
-                                                   "are silent about drop-off).")] = False,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1,
-                                         help="Processes for replicates.")] = 1,
+    variant: Annotated[
+        str | None, typer.Option("--variant", help="Plan to simulate (default: baseline).")
+    ] = None,
+    record_lost: Annotated[
+        bool,
+        typer.Option(
+            "--record-lost",
+            help="Also write entries into `lost` (real logs are silent about drop-off).",
+        ),
+    ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=1, help="Processes for replicates.")
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Simulate synthetic customers (agent engine) and write their journeys as an event
@@ -158,8 +200,9 @@ def simulate(
     from funnelsim.scenario.outputs import write_table
 
     if journeys.suffix not in (".csv", ".parquet"):
-        err.print(f"[bold red]✗ {escape(str(journeys))}: the event log must end in .csv or "
-                  ".parquet[/]")
+        err.print(
+            f"[bold red]✗ {escape(str(journeys))}: the event log must end in .csv or .parquet[/]"
+        )
         raise typer.Exit(code=2)
     try:
         spec = load_scenario(scenario)
@@ -169,7 +212,9 @@ def simulate(
     if variant is not None and variant not in names:
         from funnelsim.errors import did_you_mean
 
-        err.print(f"[bold red]✗ unknown plan {variant!r}[/] [dim]— {did_you_mean(variant, names)}[/]")
+        err.print(
+            f"[bold red]✗ unknown plan {variant!r}[/] [dim]— {did_you_mean(variant, names)}[/]"
+        )
         raise typer.Exit(code=2)
     if variant not in (None, "baseline"):
         from funnelsim.scenario.runner import plans
@@ -177,8 +222,16 @@ def simulate(
         spec = plans(spec)[variant].model_copy(update={"variants": {}})
     else:
         spec = spec.model_copy(update={"variants": {}})
-    result = _simulate(spec, replicates, seed, "agents", quiet, workers=workers,
-                       record_journeys=True, record_lost=record_lost)
+    result = _simulate(
+        spec,
+        replicates,
+        seed,
+        "agents",
+        quiet,
+        workers=workers,
+        record_journeys=True,
+        record_lost=record_lost,
+    )
     log = result.journeys["baseline"]
     try:
         write_table(log, journeys)
@@ -187,8 +240,10 @@ def simulate(
         raise typer.Exit(code=2) from None
     keys = ["replicate", "customer_id"] if "replicate" in log else ["customer_id"]
     customers = log.groupby(keys).ngroups
-    out.print(f"[green]✓[/] wrote {len(log):,} stage entries of {customers:,} customers to "
-              f"{escape(str(journeys))} (seed {result.dataset.attrs['seed']})")
+    out.print(
+        f"[green]✓[/] wrote {len(log):,} stage entries of {customers:,} customers to "
+        f"{escape(str(journeys))} (seed {result.dataset.attrs['seed']})"
+    )
 
 
 def _headline(result) -> None:  # noqa: ANN001 - SimulationResult, imported lazily
@@ -201,15 +256,19 @@ def _headline(result) -> None:  # noqa: ANN001 - SimulationResult, imported lazi
         table = queues.set_index(["scenario", "queue", "metric"])["mean"]
         for (scenario, queue), rows in table.groupby(level=[0, 1]):
             m = rows.droplevel([0, 1])
-            out.print(f"[bold]{escape(str(queue))}[/] queue ({escape(str(scenario))}): waited "
-                      f"{m['wait_mean']:.2f} days on average (90% within {m['wait_p90']:.2f}), "
-                      f"servers busy {m['utilisation']:.0%}, {m['lost_waiting']:,.0f} lost to "
-                      f"waiting, {m['served']:,.0f} served [dim](means over replicates)[/]")
+            out.print(
+                f"[bold]{escape(str(queue))}[/] queue ({escape(str(scenario))}): waited "
+                f"{m['wait_mean']:.2f} days on average (90% within {m['wait_p90']:.2f}), "
+                f"servers busy {m['utilisation']:.0%}, {m['lost_waiting']:,.0f} lost to "
+                f"waiting, {m['served']:,.0f} served [dim](means over replicates)[/]"
+            )
 
 
 def _totals(result) -> None:  # noqa: ANN001
-    table = Table(title=f"{result.dataset.attrs.get('title', '')}: totals over the horizon",
-                  title_justify="left")
+    table = Table(
+        title=f"{result.dataset.attrs.get('title', '')}: totals over the horizon",
+        title_justify="left",
+    )
     table.add_column("metric")
     table.add_column("mean", justify="right")
     table.add_column("5–95% range", justify="right")
@@ -245,30 +304,42 @@ def _comparison(result) -> None:  # noqa: ANN001
         table.add_column(name, justify="left" if name == "plan" else "right", no_wrap=True)
     best = int(rows["profit"].idxmax())
     for k, row in rows.iterrows():
-        cells = [escape(str(row.scenario)), _cell(row.conversions, row.conversions_p05, row.conversions_p95),
-                 _cell(row.profit, row.profit_p05, row.profit_p95)]
+        cells = [
+            escape(str(row.scenario)),
+            _cell(row.conversions, row.conversions_p05, row.conversions_p95),
+            _cell(row.profit, row.profit_p05, row.profit_p95),
+        ]
         if k == 0:
             cells += ["[dim]baseline[/]", "", ""]
         else:
-            cells += [_cell(row.uplift_conversions, row.uplift_conversions_p05,
-                            row.uplift_conversions_p95, signed=True),
-                      _cell(row.uplift_profit, row.uplift_profit_p05, row.uplift_profit_p95,
-                            signed=True),
-                      f"{row.prob_beats_baseline:.0%}"]
+            cells += [
+                _cell(
+                    row.uplift_conversions,
+                    row.uplift_conversions_p05,
+                    row.uplift_conversions_p95,
+                    signed=True,
+                ),
+                _cell(row.uplift_profit, row.uplift_profit_p05, row.uplift_profit_p95, signed=True),
+                f"{row.prob_beats_baseline:.0%}",
+            ]
         cells.append(f"{row.prob_best_profit:.0%}")
         table.add_row(*cells, style="bold green" if k == best else None)
     out.print(table)
-    out.print("[dim]sales = conversions: mean, and its 5–95% range across replicates below; "
-              "Δ = paired difference from the baseline (common random numbers); P(Δ>0) = "
-              "chance of more sales than the baseline; P(best) = chance of the highest profit[/]")
+    out.print(
+        "[dim]sales = conversions: mean, and its 5–95% range across replicates below; "
+        "Δ = paired difference from the baseline (common random numbers); P(Δ>0) = "
+        "chance of more sales than the baseline; P(best) = chance of the highest profit[/]"
+    )
     for row in rows.itertuples():
         if row.label != row.scenario:
             out.print(f"  [bold]{escape(str(row.scenario))}[/]: {escape(str(row.label))}")
     top = rows.loc[best]
     sure = top.prob_best_profit
     word = "almost certainly" if sure >= 0.95 else "probably" if sure >= 0.75 else "possibly"
-    out.print(f"[bold]{escape(str(top.scenario))}[/] is {word} the most profitable plan: the "
-              f"best in {sure:.0%} of {result.dataset.sizes['replicate']} replicates.")
+    out.print(
+        f"[bold]{escape(str(top.scenario))}[/] is {word} the most profitable plan: the "
+        f"best in {sure:.0%} of {result.dataset.sizes['replicate']} replicates."
+    )
 
 
 @app.command()
@@ -282,9 +353,11 @@ def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file."
         _fail(exc)
     funnel = build_funnel(spec.funnel)
     h = spec.horizon
-    out.print(f"[green]✓[/] {escape(str(scenario))} is valid: {len(funnel.stages) - 1} stages + lost, "
-              f"goal {funnel.goal!r}, {h.periods} {h.step}s from {h.start}, "
-              f"{spec.replicates} replicates, engine {spec.engine}")
+    out.print(
+        f"[green]✓[/] {escape(str(scenario))} is valid: {len(funnel.stages) - 1} stages + lost, "
+        f"goal {funnel.goal!r}, {h.periods} {h.step}s from {h.start}, "
+        f"{spec.replicates} replicates, engine {spec.engine}"
+    )
 
 
 @app.command()
@@ -297,7 +370,9 @@ def presets(
         if name not in available:
             from funnelsim.errors import did_you_mean
 
-            err.print(f"[bold red]✗ unknown preset {name!r}[/] [dim]— {did_you_mean(name, available)}[/]")
+            err.print(
+                f"[bold red]✗ unknown preset {name!r}[/] [dim]— {did_you_mean(name, available)}[/]"
+            )
             raise typer.Exit(code=2)
         sys.stdout.write(yaml.safe_dump(load_preset(name), sort_keys=False, allow_unicode=True))
         return

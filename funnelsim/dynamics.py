@@ -33,8 +33,15 @@ import pandas as pd
 from funnelsim.campaigns import Campaign, rate_multipliers
 from funnelsim.funnel import Capacity, Dwell, Funnel, step_probabilities
 
-__all__ = ["CompiledModel", "Segment", "compile_model", "choose_dt", "phases_of", "REFERRAL",
-           "EXISTING"]
+__all__ = [
+    "CompiledModel",
+    "Segment",
+    "compile_model",
+    "choose_dt",
+    "phases_of",
+    "REFERRAL",
+    "EXISTING",
+]
 
 #: channel of people brought in by word of mouth
 REFERRAL = "referral"
@@ -124,8 +131,9 @@ class CompiledModel:
         return self.market_size - float(self.initial.sum())
 
 
-def choose_dt(funnel: Funnel | Sequence[Funnel], step_days: float,
-              max_hazard_step: float = 0.5) -> float:
+def choose_dt(
+    funnel: Funnel | Sequence[Funnel], step_days: float, max_hazard_step: float = 0.5
+) -> float:
     """Largest clock step (a whole fraction of a day, at most one day) with λ·dt ≤ 0.5.
 
     The engines allow at most one event per person per step, so the step must be
@@ -136,8 +144,10 @@ def choose_dt(funnel: Funnel | Sequence[Funnel], step_days: float,
     0.125
     """
     funnels = [funnel] if isinstance(funnel, Funnel) else list(funnel)
-    max_total = max(float((f.rates.sum(axis=1) * [phases_of(f, s) or 1 for s in f.stages]).max(
-        initial=0.0)) for f in funnels)
+    max_total = max(
+        float((f.rates.sum(axis=1) * [phases_of(f, s) or 1 for s in f.stages]).max(initial=0.0))
+        for f in funnels
+    )
     per_day = max(1, int(np.ceil(max_total / max_hazard_step - 1e-12)))
     while step_days * per_day != round(step_days * per_day):
         per_day += 1
@@ -197,11 +207,16 @@ def compile_model(
                     raise ValueError(
                         f"stage {stage!r} has a {dwell.dist} dwell (shape {dwell.shape:g}): the "
                         "count engines handle exponential and whole-number-shape gamma dwell; "
-                        "use the agents engine")
-    phases = np.array([[(phases_of(f, st) if expand_phases else 1) for st in funnel.stages]
-                       for f in seg_funnels])
-    dt = choose_dt(seg_funnels if expand_phases else [_markov(f) for f in seg_funnels],
-                   step_days) if dt is None else dt
+                        "use the agents engine"
+                    )
+    phases = np.array(
+        [[(phases_of(f, st) if expand_phases else 1) for st in funnel.stages] for f in seg_funnels]
+    )
+    dt = (
+        choose_dt(seg_funnels if expand_phases else [_markov(f) for f in seg_funnels], step_days)
+        if dt is None
+        else dt
+    )
     steps_per_period = int(round(step_days / dt))
     n_steps = periods * steps_per_period
     dates = pd.date_range(pd.Timestamp(start), periods=periods, freq=pd.Timedelta(days=step_days))
@@ -265,8 +280,11 @@ def compile_model(
                 mult[:, c, list(slot_edge[c]).index(i * s + j)] *= factor
         phase_moves = (slot_edge[:, 0] < 0) & (dest[:, 0] >= 0)
         for c in np.nonzero(phase_moves)[0]:
-            last = first[comp_list[c][0], comp_list[c][1], stage_of[c]] + phases[
-                seg_of[c], stage_of[c]] - 1
+            last = (
+                first[comp_list[c][0], comp_list[c][1], stage_of[c]]
+                + phases[seg_of[c], stage_of[c]]
+                - 1
+            )
             share = base_rates[last] / base_rates[last].sum()
             mult[:, c, 0] = mult[:, last, :] @ share
         slot_rates = base_rates[None] * mult
@@ -327,8 +345,9 @@ def compile_model(
         market_size=market_size,
         pressure={c.name: c.pressure() for c in campaigns},
         costs={c.name: c.daily_cost() for c in campaigns},
-        dwell=() if expand_phases else tuple(
-            seg_funnels[g].dwell_of(funnel.stages[i]) for g, _, i, _ in comp_list),
+        dwell=()
+        if expand_phases
+        else tuple(seg_funnels[g].dwell_of(funnel.stages[i]) for g, _, i, _ in comp_list),
         capacity={funnel.index(k): v for k, v in funnel.capacity.items()},
     )
 

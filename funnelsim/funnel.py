@@ -249,9 +249,15 @@ class Funnel:
         for src, row in rates.items():
             for dst, value in row.items():
                 matrix[idx[src], idx[dst]] = value
-        return cls(tuple(idx), matrix, goal=goal, entry=entry, name=name,
-                   dwell={k: v for k, v in (dwell or {}).items() if not v.is_exponential},
-                   capacity=dict(capacity or {}))
+        return cls(
+            tuple(idx),
+            matrix,
+            goal=goal,
+            entry=entry,
+            name=name,
+            dwell={k: v for k, v in (dwell or {}).items() if not v.is_exponential},
+            capacity=dict(capacity or {}),
+        )
 
     @classmethod
     def from_routing(
@@ -266,8 +272,9 @@ class Funnel:
         """Build from mean dwell (days) and routing probabilities per stage."""
         rates = {s: routing_to_rates(dwell_days[s], next_probs.get(s, {})) for s in dwell_days}
         order = list(dwell_days)
-        return cls.from_rates(rates, goal, stages=order + _targets_not_in(next_probs, order),
-                              entry=entry, name=name)
+        return cls.from_rates(
+            rates, goal, stages=order + _targets_not_in(next_probs, order), entry=entry, name=name
+        )
 
     # ------------------------------------------------------------------ queries
     @property

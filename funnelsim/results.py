@@ -41,8 +41,9 @@ QUANTILES = (0.05, 0.5, 0.95)
 BASELINE = "baseline"
 
 
-def scenario_dataset(raw: RawRun, model: CompiledModel, value: Mapping[str, float] | None = None
-                     ) -> xr.Dataset:
+def scenario_dataset(
+    raw: RawRun, model: CompiledModel, value: Mapping[str, float] | None = None
+) -> xr.Dataset:
     """Label one scenario's raw engine arrays (dims as in the module docstring)."""
     stages = list(model.stages)
     g, h = len(model.segments), len(model.channels)
@@ -70,10 +71,14 @@ def scenario_dataset(raw: RawRun, model: CompiledModel, value: Mapping[str, floa
             "initial": (("replicate", "stage"), raw.initial),
             "occupancy": (("replicate", "period", "stage"), raw.occupancy),
             "flows": (("replicate", "period", "source", "target"), raw.flows),
-            "arrivals": (("replicate", "period", "segment", "channel"),
-                         raw.arrivals.reshape(r, t, g, h)),
-            "entries": (("replicate", "period", "stage", "segment", "channel"),
-                        raw.entries.reshape(r, t, len(stages), g, h)),
+            "arrivals": (
+                ("replicate", "period", "segment", "channel"),
+                raw.arrivals.reshape(r, t, g, h),
+            ),
+            "entries": (
+                ("replicate", "period", "stage", "segment", "channel"),
+                raw.entries.reshape(r, t, len(stages), g, h),
+            ),
             "spend": (("period",), spend),
             "pressure": (("campaign", "period"), pressure),
             "value": (("stage",), values),
@@ -90,8 +95,7 @@ def scenario_dataset(raw: RawRun, model: CompiledModel, value: Mapping[str, floa
         },
     )
     if queue_vars:
-        ds = ds.assign(queue_vars).assign_coords(
-            queue=[stages[i] for i in sorted(model.capacity)])
+        ds = ds.assign(queue_vars).assign_coords(queue=[stages[i] for i in sorted(model.capacity)])
     return ds
 
 
@@ -127,14 +131,28 @@ class SimulationResult:
         parts = []
         for name, raw in runs.items():
             model = models[name] if isinstance(models, Mapping) else models
-            val = value.get(name) if value and isinstance(next(iter(value.values())), Mapping) \
+            val = (
+                value.get(name)
+                if value and isinstance(next(iter(value.values())), Mapping)
                 else value
+            )
             parts.append(scenario_dataset(raw, model, val))  # type: ignore[arg-type]
-        ds = xr.concat(parts, dim=pd.Index(list(runs), name="scenario"), join="outer",
-                       fill_value=0, data_vars="all", coords="minimal", compat="override")
+        ds = xr.concat(
+            parts,
+            dim=pd.Index(list(runs), name="scenario"),
+            join="outer",
+            fill_value=0,
+            data_vars="all",
+            coords="minimal",
+            compat="override",
+        )
         first = models[next(iter(runs))] if isinstance(models, Mapping) else models
-        ds.attrs = {"goal": first.funnel.goal, "entry": first.funnel.entry, "dt_days": first.dt,
-                    **(attrs or {})}
+        ds.attrs = {
+            "goal": first.funnel.goal,
+            "entry": first.funnel.entry,
+            "dt_days": first.dt,
+            **(attrs or {}),
+        }
         return cls(ds)
 
     # ----------------------------------------------------------------- accessors
@@ -181,7 +199,8 @@ class SimulationResult:
         people = ds["initial"].sum("stage") + arrivals
         into_lost = ds["flows"].sel(target="lost", drop=True)
         lost = into_lost.sum(("period", "source")) - into_lost.sel(source="lost", drop=True).sum(
-            "period")
+            "period"
+        )
         revenue = self.revenue()
         spend = ds["spend"].sum("period").broadcast_like(revenue)
         profit = revenue - spend
@@ -227,16 +246,19 @@ class SimulationResult:
             for metric in ("conversions", "revenue", "spend", "profit"):
                 da = totals[metric].sel(scenario=name)
                 row[metric] = float(da.mean())
-                row[f"{metric}_p05"], row[f"{metric}_p95"] = (float(v) for v in
-                                                              da.quantile([0.05, 0.95]).values)
+                row[f"{metric}_p05"], row[f"{metric}_p95"] = (
+                    float(v) for v in da.quantile([0.05, 0.95]).values
+                )
             if up is not None and k > 0:
                 for metric in ("uplift_conversions", "uplift_profit"):
                     da = up[metric].sel(scenario=name)
                     row[metric] = float(da.mean())
                     row[f"{metric}_p05"], row[f"{metric}_p95"] = (
-                        float(v) for v in da.quantile([0.05, 0.95]).values)
+                        float(v) for v in da.quantile([0.05, 0.95]).values
+                    )
                 row["prob_beats_baseline"] = float(
-                    (conv.sel(scenario=name) > conv.isel(scenario=0)).mean())
+                    (conv.sel(scenario=name) > conv.isel(scenario=0)).mean()
+                )
             if best is not None:
                 row["prob_best_profit"] = float(best.sel(scenario=name))
             rows.append(row)
@@ -253,26 +275,38 @@ class SimulationResult:
         frames = [_long(self.totals(), quantiles)]
         if self.variants:
             up = self.uplift()
-            inc_roi = (up["uplift_profit"] / up["uplift_spend"].where(up["uplift_spend"] > 0))
+            inc_roi = up["uplift_profit"] / up["uplift_spend"].where(up["uplift_spend"] > 0)
             up = up.drop_vars("uplift_spend").assign(incremental_roi=inc_roi)
             frames.append(_long(up, quantiles))
             conv = self.conversions()
-            beats = (conv.isel(scenario=slice(1, None)) > conv.isel(scenario=0, drop=True))
+            beats = conv.isel(scenario=slice(1, None)) > conv.isel(scenario=0, drop=True)
             prob = beats.mean("replicate")
-            frames.append(pd.DataFrame({
-                "scenario": [str(s) for s in prob["scenario"].values],
-                "metric": "prob_beats_baseline",
-                "mean": prob.values.astype(float),
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "scenario": [str(s) for s in prob["scenario"].values],
+                        "metric": "prob_beats_baseline",
+                        "mean": prob.values.astype(float),
+                    }
+                )
+            )
             best = self.prob_best("profit")
-            frames.append(pd.DataFrame({"scenario": self.scenarios, "metric": "prob_best_profit",
-                                        "mean": best.values.astype(float)}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "scenario": self.scenarios,
+                        "metric": "prob_best_profit",
+                        "mean": best.values.astype(float),
+                    }
+                )
+            )
         table = pd.concat(frames, ignore_index=True)
         order = {s: i for i, s in enumerate(self.scenarios)}
         table["_s"] = table["scenario"].map(order)
         table = table.sort_values(["_s"], kind="stable").drop(columns="_s")
-        return table.reset_index(drop=True)[["scenario", "metric", "mean"] +
-                                             [_qname(q) for q in quantiles]]
+        return table.reset_index(drop=True)[
+            ["scenario", "metric", "mean"] + [_qname(q) for q in quantiles]
+        ]
 
     def summary_by(self, dim: str, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame:
         """Long table ``scenario, <dim>, metric, mean, p05, p50, p95`` split by
@@ -280,13 +314,16 @@ class SimulationResult:
         share of the scenario's conversions."""
         conv = self.conversions(by=dim)
         total = conv.sum(dim)
-        parts = xr.Dataset({
-            "arrivals": self.dataset["arrivals"].sum([d for d in ("period", "segment", "channel")
-                                                      if d != dim]),
-            "conversions": conv,
-            "share_of_conversions": conv / total.where(total > 0),
-            "revenue": self.revenue(by=dim),
-        })
+        parts = xr.Dataset(
+            {
+                "arrivals": self.dataset["arrivals"].sum(
+                    [d for d in ("period", "segment", "channel") if d != dim]
+                ),
+                "conversions": conv,
+                "share_of_conversions": conv / total.where(total > 0),
+                "revenue": self.revenue(by=dim),
+            }
+        )
         table = _long(parts, quantiles, extra=[dim])
         order = {s: i for i, s in enumerate(self.scenarios)}
         table["_s"] = table["scenario"].map(order)
@@ -316,8 +353,9 @@ class SimulationResult:
             frames.append(xr.Dataset(stats))
         table = xr.merge(frames).to_dataframe().reset_index()
         table["period"] = pd.to_datetime(table["period"]).dt.strftime("%Y-%m-%d")
-        cols = ["scenario", "period", "stage"] + [c for c in table.columns
-                                                  if c.startswith(("occupancy_", "entries_"))]
+        cols = ["scenario", "period", "stage"] + [
+            c for c in table.columns if c.startswith(("occupancy_", "entries_"))
+        ]
         order = {s: i for i, s in enumerate(self.scenarios)}
         table = table.sort_values("scenario", key=lambda c: c.map(order), kind="stable")
         return table[cols].reset_index(drop=True)

@@ -22,8 +22,13 @@ from funnelsim.engines import get_engine
 from funnelsim.funnel import Capacity, Dwell, Funnel
 
 REPS = 200
-KW = dict(start="2026-11-01", periods=30, initial={"awareness": 500}, arrivals_per_day=15,
-          channels={"social": 0.7, "store": 0.3})
+KW = dict(
+    start="2026-11-01",
+    periods=30,
+    initial={"awareness": 500},
+    arrivals_per_day=15,
+    channels={"social": 0.7, "store": 0.3},
+)
 
 
 def three(funnel, campaigns=(), kw=KW):
@@ -31,9 +36,11 @@ def three(funnel, campaigns=(), kw=KW):
     agents = compile_model(funnel, expand_phases=False, campaigns=campaigns, **kw)
     counts = compile_model(funnel, campaigns=campaigns, dt=0.02, **kw)
     mean = compile_model(funnel, campaigns=campaigns, dt=0.002, **kw)
-    return (get_engine("agents").run(agents, REPS, seed=1),
-            get_engine("counts").run(counts, REPS, seed=2),
-            get_engine("expected").run(mean))
+    return (
+        get_engine("agents").run(agents, REPS, seed=1),
+        get_engine("counts").run(counts, REPS, seed=2),
+        get_engine("expected").run(mean),
+    )
 
 
 def assert_mean(sample: np.ndarray, exact: float, z: float = 4.5) -> None:
@@ -62,8 +69,14 @@ def test_agents_and_counts_agree_on_a_markov_journey(bike_funnel):
 
 
 def test_agents_and_counts_agree_under_a_campaign(bike_funnel):
-    sale = Campaign("sale", start=10, end=19, n_days=30, edge_lifts={("desire", "conversion"): 3.0},
-                    arrival_lifts={"social": 2.0})
+    sale = Campaign(
+        "sale",
+        start=10,
+        end=19,
+        n_days=30,
+        edge_lifts={("desire", "conversion"): 3.0},
+        arrival_lifts={"social": 2.0},
+    )
     a, c, e = three(bike_funnel, [sale])
     conv_a = a.flows[:, :, :, 3].sum(axis=(1, 2))
     assert_mean(conv_a, e.flows[0, :, :, 3].sum())
@@ -75,7 +88,9 @@ def test_agents_and_counts_agree_under_a_campaign(bike_funnel):
 def test_gamma_dwell_agents_match_phase_expansion():
     funnel = Funnel.from_rates(
         {"lead": {"customer": 0.1, "lost": 0.1}, "customer": {"customer": 0.05, "lost": 0.02}},
-        goal="customer", dwell={"lead": Dwell("gamma", 3.0), "customer": Dwell("gamma", 2.0)})
+        goal="customer",
+        dwell={"lead": Dwell("gamma", 3.0), "customer": Dwell("gamma", 2.0)},
+    )
     kw = dict(KW, initial={"lead": 500}, channels=None)
     counts = compile_model(funnel, **kw)
     assert counts.n_compartments == 2 * (3 + 2 + 1)  # lead, customer phases, lost; 2 channels
@@ -101,10 +116,14 @@ def erlang_c_wait(arrival_rate: float, service_rate: float, servers: int) -> flo
 
 def test_single_queue_reproduces_erlang_c():
     lam, mu, c = 2.1, 1.0, 3
-    funnel = Funnel.from_rates({"call": {"done": mu}, "done": {}}, goal="done",
-                               capacity={"call": Capacity(servers=c, service_days=1 / mu)})
-    model = compile_model(funnel, start="2026-01-01", periods=400, arrivals_per_day=lam,
-                          expand_phases=False)
+    funnel = Funnel.from_rates(
+        {"call": {"done": mu}, "done": {}},
+        goal="done",
+        capacity={"call": Capacity(servers=c, service_days=1 / mu)},
+    )
+    model = compile_model(
+        funnel, start="2026-01-01", periods=400, arrivals_per_day=lam, expand_phases=False
+    )
     raw = get_engine("agents").run(model, 40, seed=8)
     served, lost, wait_mean = (raw.queues[:, 0, k] for k in range(3))
     assert np.all(lost == 0)  # infinite patience
@@ -117,10 +136,14 @@ def test_single_queue_reproduces_erlang_c():
 
 
 def test_impatient_leads_are_lost_to_waiting():
-    funnel = Funnel.from_rates({"lead": {"customer": 2.0}, "customer": {}}, goal="customer",
-                               capacity={"lead": Capacity(1, 0.5, patience_days=0.25)})
-    model = compile_model(funnel, start="2026-01-01", periods=60, arrivals_per_day=4,
-                          expand_phases=False)
+    funnel = Funnel.from_rates(
+        {"lead": {"customer": 2.0}, "customer": {}},
+        goal="customer",
+        capacity={"lead": Capacity(1, 0.5, patience_days=0.25)},
+    )
+    model = compile_model(
+        funnel, start="2026-01-01", periods=60, arrivals_per_day=4, expand_phases=False
+    )
     raw = get_engine("agents").run(model, 5, seed=2)
     lost_waiting = raw.queues[:, 0, 1]
     assert np.all(lost_waiting > 0)
@@ -132,8 +155,15 @@ def test_word_of_mouth_contacts_follow_bass():
     from tests.test_word_of_mouth import M, P, Q, bass
 
     funnel = Funnel.from_rates({"adopter": {}}, goal="adopter")
-    model = compile_model(funnel, start="2026-01-01", periods=25, arrivals_per_day=P * M,
-                          referrals_per_day={"adopter": Q}, market_size=M, expand_phases=False)
+    model = compile_model(
+        funnel,
+        start="2026-01-01",
+        periods=25,
+        arrivals_per_day=P * M,
+        referrals_per_day={"adopter": Q},
+        market_size=M,
+        expand_phases=False,
+    )
     raw = get_engine("agents").run(model, 20, seed=4)
     share = raw.occupancy[:, :, 0] / M
     se = share.std(axis=0, ddof=1) / np.sqrt(20)
@@ -162,8 +192,9 @@ def test_non_markov_dwell_and_queues_need_the_agents_engine():
     queue = Funnel.from_rates({"a": {"lost": 1.0}}, goal="a", capacity={"a": Capacity(2, 1.0)})
     with pytest.raises(ValueError, match="queues need the agents engine"):
         compile_model(queue, start="2026-01-01", periods=5)
-    model = compile_model(weibull, start="2026-01-01", periods=20, initial={"a": 3000},
-                          expand_phases=False)
+    model = compile_model(
+        weibull, start="2026-01-01", periods=20, initial={"a": 3000}, expand_phases=False
+    )
     raw = get_engine("agents").run(model, 2, seed=1)
     left = 1 - raw.occupancy[:, 9, 0] / 3000  # Weibull(2) with mean 10 by day 10
     scale = 10 / math.gamma(1.5)

@@ -36,8 +36,10 @@ PLAIN_NUMBER = "use plain numbers such as 1250.50, no currency signs"
 NOVEMBER = "the horizon runs from 2026-11-01 to 2026-11-30"
 
 
-ONE_EFFECT = ("one effect per list item, e.g. `{edge: desire -> conversion, lift: 2}` or "
-              "`{arrivals: social, lift: 1.5}`")
+ONE_EFFECT = (
+    "one effect per list item, e.g. `{edge: desire -> conversion, lift: 2}` or "
+    "`{arrivals: social, lift: 1.5}`"
+)
 
 
 @dataclass(frozen=True)
@@ -58,311 +60,932 @@ class Case:
 
 
 CASES = [
-    pytest.param(Case("unknown_next_stage.yaml", (
-        Want(15, "funnel.stages.interest.next.desier",
-             "unknown stage 'desier' in `next` of 'interest'", "did you mean 'desire'?"),
-    )), id="unknown stage in next"),
-    pytest.param(Case("routing_not_one.yaml", (
-        Want(17, "funnel.stages.desire.next", "routing probabilities in `next` sum to 0.9, not 1",
-             "must add up to 1"),
-    )), id="routing does not sum to 1"),
-    pytest.param(Case("zero_dwell.yaml", (
-        Want(13, "funnel.stages.interest.dwell_days", "greater than 0 (got 0)", POSITIVE),
-    )), id="zero dwell"),
-    pytest.param(Case("negative_dwell.yaml", (
-        Want(16, "funnel.stages.desire.dwell_days", "greater than 0 (got -7)", POSITIVE),
-    )), id="negative dwell"),
-    pytest.param(Case("unknown_top_level_key.yaml", (
-        Want(7, "replicats", "unknown key 'replicats'", "did you mean 'replicates'?"),
-    )), id="unknown top-level key"),
-    pytest.param(Case("unknown_stage_key.yaml", (
-        Want(13, "funnel.stages.interest.dwel_days", "unknown key 'dwel_days'",
-             "did you mean 'dwell_days'?"),
-    )), id="unknown key inside a stage"),
-    pytest.param(Case("goal_not_a_stage.yaml", (
-        Want(7, "funnel.goal", "unknown stage 'converion' in `goal`", "did you mean 'conversion'?"),
-    )), id="goal not a stage"),
-    pytest.param(Case("no_path_to_goal.yaml", (
-        Want(7, "funnel.goal", "no path from the entry stage 'awareness' to the goal 'conversion'",
-             "add an edge (in `next` or `rates`) that leads towards the goal"),
-    )), id="no path from entry to goal"),
-    pytest.param(Case("start_not_a_date.yaml", (
-        Want(4, "horizon.start", "month value is outside expected range of 1-12 (got '2026-13-45')",
-             DATE_HINT),
-    )), id="impossible start date"),
-    pytest.param(Case("start_in_words.yaml", (
-        Want(4, "horizon.start",
-             "valid date or datetime, invalid character in year (got 'next tuesday')", DATE_HINT),
-    )), id="start date in words"),
-    pytest.param(Case("no_such_scenario.yaml", (
-        Want(None, "(top level)", "file not found:", "check the path"),
-    )), id="missing scenario file"),
-    pytest.param(Case("funnel_file_missing.yaml", (
-        Want(6, "funnel", "file not found:", "or name a preset: bike_shop, saas, web"),
-    )), id="missing funnel file"),
-    pytest.param(Case("unknown_preset.yaml", (
-        Want(6, "funnel", "unknown preset 'bikeshop'", "did you mean 'bike_shop'?"),
-    )), id="misspelt preset"),
-    pytest.param(Case("unknown_preset_far.yaml", (
-        Want(6, "funnel", "unknown preset 'ecommerce'", "expected one of: bike_shop, saas, web"),
-    )), id="unknown preset lists the presets"),
-    pytest.param(Case("funnel_file_with_mistake.yaml", (
-        Want(7, "funnel.stages.visit.next.sigup", "unknown stage 'sigup' in `next` of 'visit'",
-             "did you mean 'signup'?", file="funnels/typo_funnel.yaml"),
-    )), id="mistake inside a funnel file"),
-    pytest.param(Case("funnel_file_invalid_yaml.yaml", (
-        Want(11, "funnel", "not valid YAML: found unexpected end of stream "
-             "(while scanning a quoted scalar that starts on line 6)", "quotes near this line",
-             file="funnels/broken_funnel.yaml"),
-    )), id="funnel file is not valid YAML"),
-    pytest.param(Case("invalid_yaml.yaml", (
-        Want(9, "(top level)", "not valid YAML: expected ',' or '}', but got '<scalar>' "
-             "(while parsing a flow mapping that starts on line 8)", "brackets and quotes"),
-    )), id="invalid YAML syntax"),
-    pytest.param(Case("empty.yaml", (
-        Want(1, "(top level)", "a scenario file must be a mapping of keys, got an empty file",
-             "start from scenarios/bike_shop.yaml"),
-    )), id="empty file"),
-    pytest.param(Case("channel_shares.yaml", (
-        Want(9, "arrivals.channels", "channel shares sum to 1.2, not 1", "must add up to 1"),
-    )), id="channel shares do not sum to 1"),
-    pytest.param(Case("initial_unknown_stage.yaml", (
-        Want(9, "population.initial.awarness", "unknown stage 'awarness' in `population.initial`",
-             "did you mean 'awareness'?"),
-    )), id="initial population in an unknown stage"),
-    pytest.param(Case("negative_replicates.yaml", (
-        Want(7, "replicates", "greater than 0 (got -5)", POSITIVE),
-    )), id="negative replicates"),
-    pytest.param(Case("duplicate_key.yaml", (
-        Want(15, "funnel.stages.interest", "duplicate key 'interest' (first on line 12)",
-             "YAML keeps only the last one"),
-    )), id="duplicate key"),
-    pytest.param(Case("recursive_alias.yaml", (
-        Want(6, "name", "Input should be a valid string", "write plain text here"),
-    )), id="recursive YAML alias"),
-    pytest.param(Case("agents_only_features.yaml", (
-        Want(9, "funnel.stages.lead.capacity.servers", "greater than 0 (got 0)", POSITIVE),
-        Want(9, "funnel.stages.lead.capacity", "a stage with `capacity` needs the agents engine, "
-             "not 'counts'", "set `engine: agents`"),
-        Want(10, "funnel.stages.trial.dwell.dist", "(got 'weibul')", "did you mean 'weibull'?"),
-        Want(11, "funnel.stages.customer.dwell.dist", "a lognormal dwell needs the agents engine",
-             "set `engine: agents`, or use a gamma dwell with a whole-number shape"),
-        Want(12, "funnel.stages.lost.capacity", "`lost` cannot have a capacity",
-             "people who left the funnel are served by nobody"),
-        Want(14, "segments.big.stages.lead.capacity", "a persona cannot have its own capacity",
-             "servers are shared by everyone"),
-    )), id="queues and dwell shapes the count engine cannot run"),
-    pytest.param(Case("several_mistakes.yaml", (
-        Want(3, "replicats", "unknown key 'replicats'", "did you mean 'replicates'?"),
-        Want(5, "horizon.start", "(got 'next tuesday')", DATE_HINT),
-        Want(8, "funnel.goal", "unknown stage 'purchase' in `goal`",
-             "expected one of: awareness, interest, desire, conversion"),
-        Want(11, "funnel.stages.awareness.dwell_days", "greater than 0 (got 0)", POSITIVE),
-        Want(12, "funnel.stages.awareness.next.intrest", "unknown stage 'intrest'",
-             "did you mean 'interest'?"),
-        Want(14, "funnel.stages.interest.dwel_days", "unknown key 'dwel_days'",
-             "did you mean 'dwell_days'?"),
-        Want(17, "funnel.stages.desire.dwell_days", "greater than 0 (got -7)", POSITIVE),
-        Want(18, "funnel.stages.desire.next", "sum to 0.9, not 1", "must add up to 1"),
-        Want(24, "population.initial.awarness", "unknown stage 'awarness'",
-             "did you mean 'awareness'?"),
-        Want(27, "arrivals.channels", "channel shares sum to 1.2, not 1", "must add up to 1"),
-        Want(29, "seed", "duplicate key 'seed' (first on line 28)", "YAML keeps only the last one"),
-    )), id="several mistakes in one file"),
-    pytest.param(Case("several_mistakes_with_preset.yaml", (
-        Want(4, "horizon.start", "(got '2026-13-45')", DATE_HINT),
-        Want(5, "horizon.periods", "greater than 0 (got 0)", POSITIVE),
-        Want(6, "funnel", "unknown preset 'bikeshop'", "did you mean 'bike_shop'?"),
-        Want(7, "replicates", "greater than 0 (got 0)", POSITIVE),
-        Want(9, "seed", "duplicate key 'seed' (first on line 8)", "YAML keeps only the last one"),
-    )), id="misspelt preset does not hide other mistakes"),
+    pytest.param(
+        Case(
+            "unknown_next_stage.yaml",
+            (
+                Want(
+                    15,
+                    "funnel.stages.interest.next.desier",
+                    "unknown stage 'desier' in `next` of 'interest'",
+                    "did you mean 'desire'?",
+                ),
+            ),
+        ),
+        id="unknown stage in next",
+    ),
+    pytest.param(
+        Case(
+            "routing_not_one.yaml",
+            (
+                Want(
+                    17,
+                    "funnel.stages.desire.next",
+                    "routing probabilities in `next` sum to 0.9, not 1",
+                    "must add up to 1",
+                ),
+            ),
+        ),
+        id="routing does not sum to 1",
+    ),
+    pytest.param(
+        Case(
+            "zero_dwell.yaml",
+            (Want(13, "funnel.stages.interest.dwell_days", "greater than 0 (got 0)", POSITIVE),),
+        ),
+        id="zero dwell",
+    ),
+    pytest.param(
+        Case(
+            "negative_dwell.yaml",
+            (Want(16, "funnel.stages.desire.dwell_days", "greater than 0 (got -7)", POSITIVE),),
+        ),
+        id="negative dwell",
+    ),
+    pytest.param(
+        Case(
+            "unknown_top_level_key.yaml",
+            (Want(7, "replicats", "unknown key 'replicats'", "did you mean 'replicates'?"),),
+        ),
+        id="unknown top-level key",
+    ),
+    pytest.param(
+        Case(
+            "unknown_stage_key.yaml",
+            (
+                Want(
+                    13,
+                    "funnel.stages.interest.dwel_days",
+                    "unknown key 'dwel_days'",
+                    "did you mean 'dwell_days'?",
+                ),
+            ),
+        ),
+        id="unknown key inside a stage",
+    ),
+    pytest.param(
+        Case(
+            "goal_not_a_stage.yaml",
+            (
+                Want(
+                    7,
+                    "funnel.goal",
+                    "unknown stage 'converion' in `goal`",
+                    "did you mean 'conversion'?",
+                ),
+            ),
+        ),
+        id="goal not a stage",
+    ),
+    pytest.param(
+        Case(
+            "no_path_to_goal.yaml",
+            (
+                Want(
+                    7,
+                    "funnel.goal",
+                    "no path from the entry stage 'awareness' to the goal 'conversion'",
+                    "add an edge (in `next` or `rates`) that leads towards the goal",
+                ),
+            ),
+        ),
+        id="no path from entry to goal",
+    ),
+    pytest.param(
+        Case(
+            "start_not_a_date.yaml",
+            (
+                Want(
+                    4,
+                    "horizon.start",
+                    "month value is outside expected range of 1-12 (got '2026-13-45')",
+                    DATE_HINT,
+                ),
+            ),
+        ),
+        id="impossible start date",
+    ),
+    pytest.param(
+        Case(
+            "start_in_words.yaml",
+            (
+                Want(
+                    4,
+                    "horizon.start",
+                    "valid date or datetime, invalid character in year (got 'next tuesday')",
+                    DATE_HINT,
+                ),
+            ),
+        ),
+        id="start date in words",
+    ),
+    pytest.param(
+        Case(
+            "no_such_scenario.yaml",
+            (Want(None, "(top level)", "file not found:", "check the path"),),
+        ),
+        id="missing scenario file",
+    ),
+    pytest.param(
+        Case(
+            "funnel_file_missing.yaml",
+            (Want(6, "funnel", "file not found:", "or name a preset: bike_shop, saas, web"),),
+        ),
+        id="missing funnel file",
+    ),
+    pytest.param(
+        Case(
+            "unknown_preset.yaml",
+            (Want(6, "funnel", "unknown preset 'bikeshop'", "did you mean 'bike_shop'?"),),
+        ),
+        id="misspelt preset",
+    ),
+    pytest.param(
+        Case(
+            "unknown_preset_far.yaml",
+            (
+                Want(
+                    6,
+                    "funnel",
+                    "unknown preset 'ecommerce'",
+                    "expected one of: bike_shop, saas, web",
+                ),
+            ),
+        ),
+        id="unknown preset lists the presets",
+    ),
+    pytest.param(
+        Case(
+            "funnel_file_with_mistake.yaml",
+            (
+                Want(
+                    7,
+                    "funnel.stages.visit.next.sigup",
+                    "unknown stage 'sigup' in `next` of 'visit'",
+                    "did you mean 'signup'?",
+                    file="funnels/typo_funnel.yaml",
+                ),
+            ),
+        ),
+        id="mistake inside a funnel file",
+    ),
+    pytest.param(
+        Case(
+            "funnel_file_invalid_yaml.yaml",
+            (
+                Want(
+                    11,
+                    "funnel",
+                    "not valid YAML: found unexpected end of stream "
+                    "(while scanning a quoted scalar that starts on line 6)",
+                    "quotes near this line",
+                    file="funnels/broken_funnel.yaml",
+                ),
+            ),
+        ),
+        id="funnel file is not valid YAML",
+    ),
+    pytest.param(
+        Case(
+            "invalid_yaml.yaml",
+            (
+                Want(
+                    9,
+                    "(top level)",
+                    "not valid YAML: expected ',' or '}', but got '<scalar>' "
+                    "(while parsing a flow mapping that starts on line 8)",
+                    "brackets and quotes",
+                ),
+            ),
+        ),
+        id="invalid YAML syntax",
+    ),
+    pytest.param(
+        Case(
+            "empty.yaml",
+            (
+                Want(
+                    1,
+                    "(top level)",
+                    "a scenario file must be a mapping of keys, got an empty file",
+                    "start from scenarios/bike_shop.yaml",
+                ),
+            ),
+        ),
+        id="empty file",
+    ),
+    pytest.param(
+        Case(
+            "channel_shares.yaml",
+            (Want(9, "arrivals.channels", "channel shares sum to 1.2, not 1", "must add up to 1"),),
+        ),
+        id="channel shares do not sum to 1",
+    ),
+    pytest.param(
+        Case(
+            "initial_unknown_stage.yaml",
+            (
+                Want(
+                    9,
+                    "population.initial.awarness",
+                    "unknown stage 'awarness' in `population.initial`",
+                    "did you mean 'awareness'?",
+                ),
+            ),
+        ),
+        id="initial population in an unknown stage",
+    ),
+    pytest.param(
+        Case(
+            "negative_replicates.yaml",
+            (Want(7, "replicates", "greater than 0 (got -5)", POSITIVE),),
+        ),
+        id="negative replicates",
+    ),
+    pytest.param(
+        Case(
+            "duplicate_key.yaml",
+            (
+                Want(
+                    15,
+                    "funnel.stages.interest",
+                    "duplicate key 'interest' (first on line 12)",
+                    "YAML keeps only the last one",
+                ),
+            ),
+        ),
+        id="duplicate key",
+    ),
+    pytest.param(
+        Case(
+            "recursive_alias.yaml",
+            (Want(6, "name", "Input should be a valid string", "write plain text here"),),
+        ),
+        id="recursive YAML alias",
+    ),
+    pytest.param(
+        Case(
+            "agents_only_features.yaml",
+            (
+                Want(9, "funnel.stages.lead.capacity.servers", "greater than 0 (got 0)", POSITIVE),
+                Want(
+                    9,
+                    "funnel.stages.lead.capacity",
+                    "a stage with `capacity` needs the agents engine, not 'counts'",
+                    "set `engine: agents`",
+                ),
+                Want(
+                    10,
+                    "funnel.stages.trial.dwell.dist",
+                    "(got 'weibul')",
+                    "did you mean 'weibull'?",
+                ),
+                Want(
+                    11,
+                    "funnel.stages.customer.dwell.dist",
+                    "a lognormal dwell needs the agents engine",
+                    "set `engine: agents`, or use a gamma dwell with a whole-number shape",
+                ),
+                Want(
+                    12,
+                    "funnel.stages.lost.capacity",
+                    "`lost` cannot have a capacity",
+                    "people who left the funnel are served by nobody",
+                ),
+                Want(
+                    14,
+                    "segments.big.stages.lead.capacity",
+                    "a persona cannot have its own capacity",
+                    "servers are shared by everyone",
+                ),
+            ),
+        ),
+        id="queues and dwell shapes the count engine cannot run",
+    ),
+    pytest.param(
+        Case(
+            "several_mistakes.yaml",
+            (
+                Want(3, "replicats", "unknown key 'replicats'", "did you mean 'replicates'?"),
+                Want(5, "horizon.start", "(got 'next tuesday')", DATE_HINT),
+                Want(
+                    8,
+                    "funnel.goal",
+                    "unknown stage 'purchase' in `goal`",
+                    "expected one of: awareness, interest, desire, conversion",
+                ),
+                Want(11, "funnel.stages.awareness.dwell_days", "greater than 0 (got 0)", POSITIVE),
+                Want(
+                    12,
+                    "funnel.stages.awareness.next.intrest",
+                    "unknown stage 'intrest'",
+                    "did you mean 'interest'?",
+                ),
+                Want(
+                    14,
+                    "funnel.stages.interest.dwel_days",
+                    "unknown key 'dwel_days'",
+                    "did you mean 'dwell_days'?",
+                ),
+                Want(17, "funnel.stages.desire.dwell_days", "greater than 0 (got -7)", POSITIVE),
+                Want(18, "funnel.stages.desire.next", "sum to 0.9, not 1", "must add up to 1"),
+                Want(
+                    24,
+                    "population.initial.awarness",
+                    "unknown stage 'awarness'",
+                    "did you mean 'awareness'?",
+                ),
+                Want(
+                    27, "arrivals.channels", "channel shares sum to 1.2, not 1", "must add up to 1"
+                ),
+                Want(
+                    29,
+                    "seed",
+                    "duplicate key 'seed' (first on line 28)",
+                    "YAML keeps only the last one",
+                ),
+            ),
+        ),
+        id="several mistakes in one file",
+    ),
+    pytest.param(
+        Case(
+            "several_mistakes_with_preset.yaml",
+            (
+                Want(4, "horizon.start", "(got '2026-13-45')", DATE_HINT),
+                Want(5, "horizon.periods", "greater than 0 (got 0)", POSITIVE),
+                Want(6, "funnel", "unknown preset 'bikeshop'", "did you mean 'bike_shop'?"),
+                Want(7, "replicates", "greater than 0 (got 0)", POSITIVE),
+                Want(
+                    9,
+                    "seed",
+                    "duplicate key 'seed' (first on line 8)",
+                    "YAML keeps only the last one",
+                ),
+            ),
+        ),
+        id="misspelt preset does not hide other mistakes",
+    ),
     # campaigns
-    pytest.param(Case("campaign_missing_edge.yaml", (
-        Want(18, "baseline.campaigns.holiday_sale.effects[0].edge",
-             "campaign 'holiday_sale' targets edge 'awareness -> conversion', which the funnel "
-             "does not have", "declare the edge in the funnel first (a small rate is enough); "
-             "did you mean 'awareness -> interest'?"),
-    )), id="campaign on an edge the funnel does not have"),
-    pytest.param(Case("campaign_unknown_stage.yaml", (
-        Want(18, "baseline.campaigns.holiday_sale.effects[0].edge",
-             "targets edge 'desire -> convertion', which the funnel does not have",
-             "did you mean 'conversion'?"),
-    )), id="campaign on an unknown stage"),
-    pytest.param(Case("campaign_window_outside_horizon.yaml", (
-        Want(18, "baseline.campaigns.early_bird.start", "start 2026-10-15 is outside the horizon",
-             NOVEMBER),
-        Want(22, "baseline.campaigns.holiday_sale.end", "end 2026-12-31 is outside the horizon",
-             NOVEMBER),
-    )), id="campaign window outside the horizon"),
-    pytest.param(Case("campaign_end_before_start.yaml", (
-        Want(18, "baseline.campaigns.holiday_sale.end", "`end` 2026-11-10 is before `start` "
-             "2026-11-20", "a window runs from `start` to `end`, both days included"),
-    )), id="campaign ends before it starts"),
-    pytest.param(Case("campaign_carryover.yaml", (
-        Want(19, "baseline.campaigns.instagram.carryover", "less than 1 (got 1.0)", BELOW_ONE),
-        Want(24, "baseline.campaigns.radio.carryover", "greater than or equal to 0 (got -0.1)",
-             NOT_NEGATIVE),
-    )), id="carryover outside [0, 1)"),
-    pytest.param(Case("campaign_negative_spend.yaml", (
-        Want(17, "baseline.campaigns.instagram.spend.total",
-             "greater than or equal to 0 (got -100)", NOT_NEGATIVE),
-        Want(22, "baseline.campaigns.radio.spend.per_day", "greater than or equal to 0 (got -5)",
-             NOT_NEGATIVE),
-    )), id="negative spend"),
-    pytest.param(Case("campaign_lift_not_positive.yaml", (
-        Want(18, "baseline.campaigns.holiday_sale.effects[0].lift", "greater than 0 (got -1)",
-             POSITIVE),
-        Want(19, "baseline.campaigns.holiday_sale.effects[1].lift", "greater than 0 (got 0)",
-             POSITIVE),
-    )), id="negative and zero lift"),
-    pytest.param(Case("campaign_spend_without_half_saturation.yaml", (
-        Want(16, "baseline.campaigns.instagram", "a campaign with `spend` needs `half_saturation` "
-             "(the daily spend that gives half of the full lift)",
-             "e.g. the spend per day you plan; pressure is then about ½ on such a day"),
-    )), id="spend without half saturation"),
-    pytest.param(Case("campaign_effect_target.yaml", (
-        Want(19, "baseline.campaigns.holiday_sale.effects[0]", "give exactly one of `edge` "
-             "(e.g. `desire -> conversion`) or `arrivals` (a channel)", ONE_EFFECT),
-        Want(20, "baseline.campaigns.holiday_sale.effects[1]", "give exactly one of `edge`",
-             ONE_EFFECT),
-        Want(21, "baseline.campaigns.holiday_sale.effects[2].edge",
-             "edge 'desire conversion' should read `source -> target`",
-             "e.g. `desire -> conversion`"),
-    )), id="effect with both, neither or a malformed edge"),
-    pytest.param(Case("campaign_unknown_channel.yaml", (
-        Want(18, "baseline.campaigns.instagram.effects[0].arrivals",
-             "unknown arrival channel 'socail'", "did you mean 'social'?"),
-        Want(19, "baseline.campaigns.instagram.effects[1].arrivals",
-             "unknown arrival channel 'tiktok'", "expected one of: store, search, social, *"),
-    )), id="campaign on an unknown arrival channel"),
-    pytest.param(Case("campaign_unknown_segment.yaml", (
-        Want(20, "baseline.campaigns.instagram.segments[1]", "unknown segment 'weekend_rider'",
-             "did you mean 'weekend_riders'?"),
-    )), id="campaign for an unknown segment"),
-    pytest.param(Case("campaign_without_personas_or_arrivals.yaml", (
-        Want(18, "baseline.campaigns.instagram.segments[0]", "unknown segment 'commuters'",
-             "declare the personas under `segments` first"),
-        Want(19, "baseline.campaigns.instagram.effects[0].arrivals",
-             "unknown arrival channel 'social'", "the scenario has no `arrivals` to lift"),
-    )), id="campaign for personas and arrivals the scenario does not have"),
+    pytest.param(
+        Case(
+            "campaign_missing_edge.yaml",
+            (
+                Want(
+                    18,
+                    "baseline.campaigns.holiday_sale.effects[0].edge",
+                    "campaign 'holiday_sale' targets edge 'awareness -> conversion', which the "
+                    "funnel does not have",
+                    "declare the edge in the funnel first (a small rate is enough); "
+                    "did you mean 'awareness -> interest'?",
+                ),
+            ),
+        ),
+        id="campaign on an edge the funnel does not have",
+    ),
+    pytest.param(
+        Case(
+            "campaign_unknown_stage.yaml",
+            (
+                Want(
+                    18,
+                    "baseline.campaigns.holiday_sale.effects[0].edge",
+                    "targets edge 'desire -> convertion', which the funnel does not have",
+                    "did you mean 'conversion'?",
+                ),
+            ),
+        ),
+        id="campaign on an unknown stage",
+    ),
+    pytest.param(
+        Case(
+            "campaign_window_outside_horizon.yaml",
+            (
+                Want(
+                    18,
+                    "baseline.campaigns.early_bird.start",
+                    "start 2026-10-15 is outside the horizon",
+                    NOVEMBER,
+                ),
+                Want(
+                    22,
+                    "baseline.campaigns.holiday_sale.end",
+                    "end 2026-12-31 is outside the horizon",
+                    NOVEMBER,
+                ),
+            ),
+        ),
+        id="campaign window outside the horizon",
+    ),
+    pytest.param(
+        Case(
+            "campaign_end_before_start.yaml",
+            (
+                Want(
+                    18,
+                    "baseline.campaigns.holiday_sale.end",
+                    "`end` 2026-11-10 is before `start` 2026-11-20",
+                    "a window runs from `start` to `end`, both days included",
+                ),
+            ),
+        ),
+        id="campaign ends before it starts",
+    ),
+    pytest.param(
+        Case(
+            "campaign_carryover.yaml",
+            (
+                Want(
+                    19, "baseline.campaigns.instagram.carryover", "less than 1 (got 1.0)", BELOW_ONE
+                ),
+                Want(
+                    24,
+                    "baseline.campaigns.radio.carryover",
+                    "greater than or equal to 0 (got -0.1)",
+                    NOT_NEGATIVE,
+                ),
+            ),
+        ),
+        id="carryover outside [0, 1)",
+    ),
+    pytest.param(
+        Case(
+            "campaign_negative_spend.yaml",
+            (
+                Want(
+                    17,
+                    "baseline.campaigns.instagram.spend.total",
+                    "greater than or equal to 0 (got -100)",
+                    NOT_NEGATIVE,
+                ),
+                Want(
+                    22,
+                    "baseline.campaigns.radio.spend.per_day",
+                    "greater than or equal to 0 (got -5)",
+                    NOT_NEGATIVE,
+                ),
+            ),
+        ),
+        id="negative spend",
+    ),
+    pytest.param(
+        Case(
+            "campaign_lift_not_positive.yaml",
+            (
+                Want(
+                    18,
+                    "baseline.campaigns.holiday_sale.effects[0].lift",
+                    "greater than 0 (got -1)",
+                    POSITIVE,
+                ),
+                Want(
+                    19,
+                    "baseline.campaigns.holiday_sale.effects[1].lift",
+                    "greater than 0 (got 0)",
+                    POSITIVE,
+                ),
+            ),
+        ),
+        id="negative and zero lift",
+    ),
+    pytest.param(
+        Case(
+            "campaign_spend_without_half_saturation.yaml",
+            (
+                Want(
+                    16,
+                    "baseline.campaigns.instagram",
+                    "a campaign with `spend` needs `half_saturation` "
+                    "(the daily spend that gives half of the full lift)",
+                    "e.g. the spend per day you plan; pressure is then about ½ on such a day",
+                ),
+            ),
+        ),
+        id="spend without half saturation",
+    ),
+    pytest.param(
+        Case(
+            "campaign_effect_target.yaml",
+            (
+                Want(
+                    19,
+                    "baseline.campaigns.holiday_sale.effects[0]",
+                    "give exactly one of `edge` "
+                    "(e.g. `desire -> conversion`) or `arrivals` (a channel)",
+                    ONE_EFFECT,
+                ),
+                Want(
+                    20,
+                    "baseline.campaigns.holiday_sale.effects[1]",
+                    "give exactly one of `edge`",
+                    ONE_EFFECT,
+                ),
+                Want(
+                    21,
+                    "baseline.campaigns.holiday_sale.effects[2].edge",
+                    "edge 'desire conversion' should read `source -> target`",
+                    "e.g. `desire -> conversion`",
+                ),
+            ),
+        ),
+        id="effect with both, neither or a malformed edge",
+    ),
+    pytest.param(
+        Case(
+            "campaign_unknown_channel.yaml",
+            (
+                Want(
+                    18,
+                    "baseline.campaigns.instagram.effects[0].arrivals",
+                    "unknown arrival channel 'socail'",
+                    "did you mean 'social'?",
+                ),
+                Want(
+                    19,
+                    "baseline.campaigns.instagram.effects[1].arrivals",
+                    "unknown arrival channel 'tiktok'",
+                    "expected one of: store, search, social, *",
+                ),
+            ),
+        ),
+        id="campaign on an unknown arrival channel",
+    ),
+    pytest.param(
+        Case(
+            "campaign_unknown_segment.yaml",
+            (
+                Want(
+                    20,
+                    "baseline.campaigns.instagram.segments[1]",
+                    "unknown segment 'weekend_rider'",
+                    "did you mean 'weekend_riders'?",
+                ),
+            ),
+        ),
+        id="campaign for an unknown segment",
+    ),
+    pytest.param(
+        Case(
+            "campaign_without_personas_or_arrivals.yaml",
+            (
+                Want(
+                    18,
+                    "baseline.campaigns.instagram.segments[0]",
+                    "unknown segment 'commuters'",
+                    "declare the personas under `segments` first",
+                ),
+                Want(
+                    19,
+                    "baseline.campaigns.instagram.effects[0].arrivals",
+                    "unknown arrival channel 'social'",
+                    "the scenario has no `arrivals` to lift",
+                ),
+            ),
+        ),
+        id="campaign for personas and arrivals the scenario does not have",
+    ),
     # spend files
-    pytest.param(Case("spend_csv_missing_days.yaml", (
-        Want(19, "baseline.campaigns.instagram.spend.csv",
-             "spend/missing_days.csv: 3 day(s) of the campaign window have no spend row: "
-             "2026-11-03, 2026-11-04, 2026-11-06", "give one row per day"),
-    )), id="spend file with missing days"),
-    pytest.param(Case("spend_csv_bad_numbers.yaml", (
-        Want(20, "baseline.campaigns.instagram.spend.csv",
-             "spend/bad_numbers.csv row 4: 'abc' in column 'instagram' is not a number",
-             PLAIN_NUMBER),
-        Want(20, "baseline.campaigns.instagram.spend.csv",
-             "spend/bad_numbers.csv row 5: '$12' in column 'instagram' is not a number",
-             PLAIN_NUMBER),
-        Want(20, "baseline.campaigns.instagram.spend.csv",
-             "spend/bad_numbers.csv row 7: negative spend -40 in column 'instagram'",
-             "spend is zero or more"),
-    )), id="spend file with bad numbers, by row"),
-    pytest.param(Case("spend_csv_bad_date.yaml", (
-        Want(19, "baseline.campaigns.instagram.spend.csv",
-             "spend/bad_date.csv row 4: '11/03/2026' is not a date", "write YYYY-MM-DD"),
-    )), id="spend file with a bad date"),
-    pytest.param(Case("spend_csv_missing_column.yaml", (
-        Want(21, "baseline.campaigns.instagram.spend.column",
-             "spend/daily.csv: no column 'instagam'", "did you mean 'instagram'?"),
-    )), id="spend file without the column"),
-    pytest.param(Case("spend_csv_missing_file.yaml", (
-        Want(19, "baseline.campaigns.instagram.spend.csv",
-             f"spend file not found: {BAD / 'spend' / 'no_such_file.csv'}",
-             "paths are relative to the scenario file's folder"),
-    )), id="missing spend file"),
-    pytest.param(Case("spend_csv_not_utf8.yaml", (
-        Want(19, "baseline.campaigns.instagram.spend.csv",
-             "spend/windows_1252.csv is not UTF-8 text", "save it as CSV UTF-8"),
-    )), id="spend file not in UTF-8"),
+    pytest.param(
+        Case(
+            "spend_csv_missing_days.yaml",
+            (
+                Want(
+                    19,
+                    "baseline.campaigns.instagram.spend.csv",
+                    "spend/missing_days.csv: 3 day(s) of the campaign window have no spend row: "
+                    "2026-11-03, 2026-11-04, 2026-11-06",
+                    "give one row per day",
+                ),
+            ),
+        ),
+        id="spend file with missing days",
+    ),
+    pytest.param(
+        Case(
+            "spend_csv_bad_numbers.yaml",
+            (
+                Want(
+                    20,
+                    "baseline.campaigns.instagram.spend.csv",
+                    "spend/bad_numbers.csv row 4: 'abc' in column 'instagram' is not a number",
+                    PLAIN_NUMBER,
+                ),
+                Want(
+                    20,
+                    "baseline.campaigns.instagram.spend.csv",
+                    "spend/bad_numbers.csv row 5: '$12' in column 'instagram' is not a number",
+                    PLAIN_NUMBER,
+                ),
+                Want(
+                    20,
+                    "baseline.campaigns.instagram.spend.csv",
+                    "spend/bad_numbers.csv row 7: negative spend -40 in column 'instagram'",
+                    "spend is zero or more",
+                ),
+            ),
+        ),
+        id="spend file with bad numbers, by row",
+    ),
+    pytest.param(
+        Case(
+            "spend_csv_bad_date.yaml",
+            (
+                Want(
+                    19,
+                    "baseline.campaigns.instagram.spend.csv",
+                    "spend/bad_date.csv row 4: '11/03/2026' is not a date",
+                    "write YYYY-MM-DD",
+                ),
+            ),
+        ),
+        id="spend file with a bad date",
+    ),
+    pytest.param(
+        Case(
+            "spend_csv_missing_column.yaml",
+            (
+                Want(
+                    21,
+                    "baseline.campaigns.instagram.spend.column",
+                    "spend/daily.csv: no column 'instagam'",
+                    "did you mean 'instagram'?",
+                ),
+            ),
+        ),
+        id="spend file without the column",
+    ),
+    pytest.param(
+        Case(
+            "spend_csv_missing_file.yaml",
+            (
+                Want(
+                    19,
+                    "baseline.campaigns.instagram.spend.csv",
+                    f"spend file not found: {BAD / 'spend' / 'no_such_file.csv'}",
+                    "paths are relative to the scenario file's folder",
+                ),
+            ),
+        ),
+        id="missing spend file",
+    ),
+    pytest.param(
+        Case(
+            "spend_csv_not_utf8.yaml",
+            (
+                Want(
+                    19,
+                    "baseline.campaigns.instagram.spend.csv",
+                    "spend/windows_1252.csv is not UTF-8 text",
+                    "save it as CSV UTF-8",
+                ),
+            ),
+        ),
+        id="spend file not in UTF-8",
+    ),
     # personas
-    pytest.param(Case("segment_unknown_stage.yaml", (
-        Want(19, "segments.weekend_riders.stages.desir",
-             "segment 'weekend_riders' overrides unknown stage 'desir'", "did you mean 'desire'?"),
-    )), id="segment overrides an unknown stage"),
-    pytest.param(Case("segment_routing_not_one.yaml", (
-        Want(21, "segments.weekend_riders.stages.desire.next",
-             "routing probabilities in `next` sum to 0.9, not 1", "must add up to 1"),
-    )), id="segment routing does not sum to 1"),
+    pytest.param(
+        Case(
+            "segment_unknown_stage.yaml",
+            (
+                Want(
+                    19,
+                    "segments.weekend_riders.stages.desir",
+                    "segment 'weekend_riders' overrides unknown stage 'desir'",
+                    "did you mean 'desire'?",
+                ),
+            ),
+        ),
+        id="segment overrides an unknown stage",
+    ),
+    pytest.param(
+        Case(
+            "segment_routing_not_one.yaml",
+            (
+                Want(
+                    21,
+                    "segments.weekend_riders.stages.desire.next",
+                    "routing probabilities in `next` sum to 0.9, not 1",
+                    "must add up to 1",
+                ),
+            ),
+        ),
+        id="segment routing does not sum to 1",
+    ),
     # variants
-    pytest.param(Case("variant_removes_unknown_campaign.yaml", (
-        Want(21, "variants.no_display.campaigns.store_dispaly",
-             "removes campaign 'store_dispaly', which the baseline does not have",
-             "did you mean 'store_display'?"),
-    )), id="variant removes a campaign the baseline does not have"),
-    pytest.param(Case("variant_unknown_campaign_key.yaml", (
-        Want(19, "variants.sale.campaigns.holiday_sale.efects", "unknown key 'efects'",
-             "did you mean 'effects'?"),
-    )), id="variant adds a campaign with an unknown key"),
-    pytest.param(Case("variant_bad_carryover.yaml", (
-        Want(26, "variants.long_memory.campaigns.instagram.carryover", "less than 1 (got 2)",
-             BELOW_ONE),
-    )), id="variant alters a campaign with a bad value"),
-    pytest.param(Case("variant_unknown_key.yaml", (
-        Want(17, "variants.bigger_market.arivals", "unknown key 'arivals'",
-             "did you mean 'arrivals'?"),
-    )), id="variant with an unknown key"),
-    pytest.param(Case("variant_patch_mistakes.yaml", (
-        Want(17, "variants.late_entry.arrivals.stage", "unknown stage 'desier' in `arrivals.stage`",
-             "did you mean 'desire'?"),
-        Want(18, "variants.late_entry.population.initial.awarness",
-             "unknown stage 'awarness' in `population.initial`", "did you mean 'awareness'?"),
-        Want(21, "variants.sale.campaigns.holiday_sale",
-             "Input should be a valid dictionary (got 2.2)", "a mapping of `key: value` lines"),
-    )), id="variant patches with mistakes"),
-    pytest.param(Case("variant_or_baseline.yaml", (
-        Want(21, "baseline.campaigns.newspaper.effects[0].edge",
-             "targets edge 'awareness -> conversion'", "did you mean 'awareness -> interest'?"),
-        Want(28, "variants.later_article.campaigns.newspaper.end",
-             "`end` 2026-11-21 is before `start` 2026-11-25",
-             "a window runs from `start` to `end`, both days included"),
-        Want(29, "variants.store_only.campaigns.social_ads.effects[0].arrivals",
-             "unknown arrival channel 'social'", "expected one of: store, *"),
-        Want(34, "variants.small_town.population",
-             "`initial` puts 1000 people in the funnel, more than `market_size` 500"),
-    )), id="each problem under the baseline or the variant that caused it"),
-    pytest.param(Case("several_campaign_mistakes.yaml", (
-        Want(17, "segments.weekend_riders.stages.desir", "overrides unknown stage 'desir'",
-             "did you mean 'desire'?"),
-        Want(19, "economics.value_per_entry.advocacy",
-             "unknown stage 'advocacy' in `economics.value_per_entry`",
-             "expected one of: awareness, interest, desire, conversion, lost"),
-        Want(23, "baseline.campaigns.store_display.effects[0].arrivals",
-             "unknown arrival channel 'stores'", "did you mean 'store'?"),
-        Want(25, "baseline.campaigns.newspaper_article.start",
-             "start 2026-10-25 is outside the horizon",
-             "the horizon runs from 2026-11-01 to 2026-12-26"),
-        Want(26, "baseline.campaigns.newspaper_article.effects[0].edge",
-             "targets edge 'awareness -> conversion'", "did you mean 'awareness -> interest'?"),
-        Want(28, "baseline.campaigns.instagram.spend.total",
-             "greater than or equal to 0 (got -100)", NOT_NEGATIVE),
-        Want(29, "baseline.campaigns.instagram.carryover", "less than 1 (got 1.0)", BELOW_ONE),
-        Want(31, "baseline.campaigns.instagram.effects[0].lift", "greater than 0 (got 0)",
-             POSITIVE),
-        Want(32, "baseline.campaigns.instagram.effects[1].edg", "unknown key 'edg'",
-             "did you mean 'edge'?"),
-        Want(34, "baseline.campaigns.radio.spend.csv",
-             "spend/missing_days.csv: 3 day(s) of the campaign window have no spend row",
-             "give one row per day"),
-        Want(38, "baseline.campaigns.radio.segments[0]", "unknown segment 'weekend_rider'",
-             "did you mean 'weekend_riders'?"),
-        Want(44, "variants.holiday_sale.campaigns.holiday_sale.end",
-             "end 2027-01-31 is outside the horizon",
-             "the horizon runs from 2026-11-01 to 2026-12-26"),
-        Want(45, "variants.holiday_sale.campaigns.holiday_sale.efects", "unknown key 'efects'",
-             "did you mean 'effects'?"),
-        Want(46, "variants.holiday_sale.campaigns.store_display.carryover",
-             "less than 1 (got 2)", BELOW_ONE),
-        Want(47, "variants.holiday_sale.campaigns.radio_spot",
-             "removes campaign 'radio_spot', which the baseline does not have",
-             "did you mean 'radio'?"),
-        Want(48, "variants.holiday_sale.arivals", "unknown key 'arivals'",
-             "did you mean 'arrivals'?"),
-    )), id="several campaign, persona and variant mistakes in one file"),
+    pytest.param(
+        Case(
+            "variant_removes_unknown_campaign.yaml",
+            (
+                Want(
+                    21,
+                    "variants.no_display.campaigns.store_dispaly",
+                    "removes campaign 'store_dispaly', which the baseline does not have",
+                    "did you mean 'store_display'?",
+                ),
+            ),
+        ),
+        id="variant removes a campaign the baseline does not have",
+    ),
+    pytest.param(
+        Case(
+            "variant_unknown_campaign_key.yaml",
+            (
+                Want(
+                    19,
+                    "variants.sale.campaigns.holiday_sale.efects",
+                    "unknown key 'efects'",
+                    "did you mean 'effects'?",
+                ),
+            ),
+        ),
+        id="variant adds a campaign with an unknown key",
+    ),
+    pytest.param(
+        Case(
+            "variant_bad_carryover.yaml",
+            (
+                Want(
+                    26,
+                    "variants.long_memory.campaigns.instagram.carryover",
+                    "less than 1 (got 2)",
+                    BELOW_ONE,
+                ),
+            ),
+        ),
+        id="variant alters a campaign with a bad value",
+    ),
+    pytest.param(
+        Case(
+            "variant_unknown_key.yaml",
+            (
+                Want(
+                    17,
+                    "variants.bigger_market.arivals",
+                    "unknown key 'arivals'",
+                    "did you mean 'arrivals'?",
+                ),
+            ),
+        ),
+        id="variant with an unknown key",
+    ),
+    pytest.param(
+        Case(
+            "variant_patch_mistakes.yaml",
+            (
+                Want(
+                    17,
+                    "variants.late_entry.arrivals.stage",
+                    "unknown stage 'desier' in `arrivals.stage`",
+                    "did you mean 'desire'?",
+                ),
+                Want(
+                    18,
+                    "variants.late_entry.population.initial.awarness",
+                    "unknown stage 'awarness' in `population.initial`",
+                    "did you mean 'awareness'?",
+                ),
+                Want(
+                    21,
+                    "variants.sale.campaigns.holiday_sale",
+                    "Input should be a valid dictionary (got 2.2)",
+                    "a mapping of `key: value` lines",
+                ),
+            ),
+        ),
+        id="variant patches with mistakes",
+    ),
+    pytest.param(
+        Case(
+            "variant_or_baseline.yaml",
+            (
+                Want(
+                    21,
+                    "baseline.campaigns.newspaper.effects[0].edge",
+                    "targets edge 'awareness -> conversion'",
+                    "did you mean 'awareness -> interest'?",
+                ),
+                Want(
+                    28,
+                    "variants.later_article.campaigns.newspaper.end",
+                    "`end` 2026-11-21 is before `start` 2026-11-25",
+                    "a window runs from `start` to `end`, both days included",
+                ),
+                Want(
+                    29,
+                    "variants.store_only.campaigns.social_ads.effects[0].arrivals",
+                    "unknown arrival channel 'social'",
+                    "expected one of: store, *",
+                ),
+                Want(
+                    34,
+                    "variants.small_town.population",
+                    "`initial` puts 1000 people in the funnel, more than `market_size` 500",
+                ),
+            ),
+        ),
+        id="each problem under the baseline or the variant that caused it",
+    ),
+    pytest.param(
+        Case(
+            "several_campaign_mistakes.yaml",
+            (
+                Want(
+                    17,
+                    "segments.weekend_riders.stages.desir",
+                    "overrides unknown stage 'desir'",
+                    "did you mean 'desire'?",
+                ),
+                Want(
+                    19,
+                    "economics.value_per_entry.advocacy",
+                    "unknown stage 'advocacy' in `economics.value_per_entry`",
+                    "expected one of: awareness, interest, desire, conversion, lost",
+                ),
+                Want(
+                    23,
+                    "baseline.campaigns.store_display.effects[0].arrivals",
+                    "unknown arrival channel 'stores'",
+                    "did you mean 'store'?",
+                ),
+                Want(
+                    25,
+                    "baseline.campaigns.newspaper_article.start",
+                    "start 2026-10-25 is outside the horizon",
+                    "the horizon runs from 2026-11-01 to 2026-12-26",
+                ),
+                Want(
+                    26,
+                    "baseline.campaigns.newspaper_article.effects[0].edge",
+                    "targets edge 'awareness -> conversion'",
+                    "did you mean 'awareness -> interest'?",
+                ),
+                Want(
+                    28,
+                    "baseline.campaigns.instagram.spend.total",
+                    "greater than or equal to 0 (got -100)",
+                    NOT_NEGATIVE,
+                ),
+                Want(
+                    29, "baseline.campaigns.instagram.carryover", "less than 1 (got 1.0)", BELOW_ONE
+                ),
+                Want(
+                    31,
+                    "baseline.campaigns.instagram.effects[0].lift",
+                    "greater than 0 (got 0)",
+                    POSITIVE,
+                ),
+                Want(
+                    32,
+                    "baseline.campaigns.instagram.effects[1].edg",
+                    "unknown key 'edg'",
+                    "did you mean 'edge'?",
+                ),
+                Want(
+                    34,
+                    "baseline.campaigns.radio.spend.csv",
+                    "spend/missing_days.csv: 3 day(s) of the campaign window have no spend row",
+                    "give one row per day",
+                ),
+                Want(
+                    38,
+                    "baseline.campaigns.radio.segments[0]",
+                    "unknown segment 'weekend_rider'",
+                    "did you mean 'weekend_riders'?",
+                ),
+                Want(
+                    44,
+                    "variants.holiday_sale.campaigns.holiday_sale.end",
+                    "end 2027-01-31 is outside the horizon",
+                    "the horizon runs from 2026-11-01 to 2026-12-26",
+                ),
+                Want(
+                    45,
+                    "variants.holiday_sale.campaigns.holiday_sale.efects",
+                    "unknown key 'efects'",
+                    "did you mean 'effects'?",
+                ),
+                Want(
+                    46,
+                    "variants.holiday_sale.campaigns.store_display.carryover",
+                    "less than 1 (got 2)",
+                    BELOW_ONE,
+                ),
+                Want(
+                    47,
+                    "variants.holiday_sale.campaigns.radio_spot",
+                    "removes campaign 'radio_spot', which the baseline does not have",
+                    "did you mean 'radio'?",
+                ),
+                Want(
+                    48,
+                    "variants.holiday_sale.arivals",
+                    "unknown key 'arivals'",
+                    "did you mean 'arrivals'?",
+                ),
+            ),
+        ),
+        id="several campaign, persona and variant mistakes in one file",
+    ),
 ]
 
 
@@ -429,8 +1052,11 @@ def test_run_leaves_an_existing_output_folder_untouched(case: Case, tmp_path):
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in folder.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
 def test_every_bad_file_has_a_case_and_there_are_at_least_ten():
@@ -445,8 +1071,9 @@ def test_the_library_returns_the_same_problems_as_data():
     """``validate_file`` gives what the command line prints: located, each with a hint."""
     several = next(p.values[0] for p in CASES if p.id == "several mistakes in one file")
     problems = validate_file(BAD / several.file)
-    assert [(p.line, format_path(p.path)) for p in problems] == \
-        [(w.line, w.path) for w in several.wants]
+    assert [(p.line, format_path(p.path)) for p in problems] == [
+        (w.line, w.path) for w in several.wants
+    ]
     assert all(p.file == str(BAD / several.file) and p.hint for p in problems)
 
 
@@ -461,9 +1088,14 @@ def test_the_real_command_reports_everything_without_a_traceback(tmp_path):
     """End to end through ``python -m funnelsim.cli``, with the real console."""
     scenario = BAD / "several_mistakes.yaml"
     env = {**os.environ, "COLUMNS": "1000", "NO_COLOR": "1"}
-    proc = subprocess.run([sys.executable, "-m", "funnelsim.cli", "run", str(scenario),
-                           "-o", str(tmp_path / "out")], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "funnelsim.cli", "run", str(scenario), "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert "several_mistakes.yaml: 11 problems" in proc.stderr

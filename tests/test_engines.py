@@ -65,19 +65,37 @@ def test_recursion_equals_matrix_powers(bike_funnel):
 @pytest.mark.parametrize("step_days", [1.0, 7.0], ids=["daily", "weekly"])
 def test_expected_engine_matches_closed_form(bike_funnel, step_days):
     periods = 20 if step_days == 7.0 else 90
-    model = compile_model(bike_funnel, start="2026-11-01", periods=periods, step_days=step_days,
-                          initial={"awareness": 5000, "desire": 40}, arrivals_per_day=300)
+    model = compile_model(
+        bike_funnel,
+        start="2026-11-01",
+        periods=periods,
+        step_days=step_days,
+        initial={"awareness": 5000, "desire": 40},
+        arrivals_per_day=300,
+    )
     raw = get_engine("expected").run(model)
-    occ, flows = closed_form(bike_funnel, periods, {"awareness": 5000, "desire": 40}, 300,
-                             dt=model.dt, steps_per_period=model.steps_per_period)
+    occ, flows = closed_form(
+        bike_funnel,
+        periods,
+        {"awareness": 5000, "desire": 40},
+        300,
+        dt=model.dt,
+        steps_per_period=model.steps_per_period,
+    )
     assert_allclose(raw.occupancy[0], occ, rtol=1e-9)
     assert_allclose(raw.flows[0], flows, rtol=1e-9, atol=1e-9)
     assert_allclose(raw.arrivals[0].sum(axis=1), 300 * step_days, rtol=1e-12)
 
 
 def test_expected_engine_with_repeats_and_fine_clock(repeat_funnel):
-    model = compile_model(repeat_funnel, start="2026-01-01", periods=40, initial={"visit": 1000},
-                          arrivals_per_day=50, dt=0.25)
+    model = compile_model(
+        repeat_funnel,
+        start="2026-01-01",
+        periods=40,
+        initial={"visit": 1000},
+        arrivals_per_day=50,
+        dt=0.25,
+    )
     raw = get_engine("expected").run(model)
     occ, flows = closed_form(repeat_funnel, 40, {"visit": 1000}, 50, dt=0.25, steps_per_period=4)
     assert_allclose(raw.occupancy[0], occ, rtol=1e-9)
@@ -92,14 +110,23 @@ def bike_runs():
 
     funnel = Funnel.from_routing(
         {"awareness": 14, "interest": 10, "desire": 7, "conversion": 2, "advocacy": 60},
-        {"awareness": {"interest": 0.35, "lost": 0.65},
-         "interest": {"desire": 0.40, "awareness": 0.20, "lost": 0.40},
-         "desire": {"conversion": 0.30, "interest": 0.30, "lost": 0.40},
-         "conversion": {"advocacy": 0.30, "lost": 0.70},
-         "advocacy": {"lost": 1.0}},
-        goal="conversion")
-    model = compile_model(funnel, start="2026-11-01", periods=60, initial={"awareness": 5000},
-                          arrivals_per_day=300, channels={"social": 0.6, "search": 0.3, "store": 0.1})
+        {
+            "awareness": {"interest": 0.35, "lost": 0.65},
+            "interest": {"desire": 0.40, "awareness": 0.20, "lost": 0.40},
+            "desire": {"conversion": 0.30, "interest": 0.30, "lost": 0.40},
+            "conversion": {"advocacy": 0.30, "lost": 0.70},
+            "advocacy": {"lost": 1.0},
+        },
+        goal="conversion",
+    )
+    model = compile_model(
+        funnel,
+        start="2026-11-01",
+        periods=60,
+        initial={"awareness": 5000},
+        arrivals_per_day=300,
+        channels={"social": 0.6, "search": 0.3, "store": 0.1},
+    )
     return funnel, model, get_engine("counts").run(model, 2000, seed=7)
 
 
@@ -143,7 +170,9 @@ def test_counts_arrivals_split_by_channel(bike_runs):
     _, model, raw = bike_runs
     assert model.channels == ("social", "search", "store", "existing")
     per_day = raw.arrivals.mean(axis=(0, 1))
-    se = raw.arrivals.std(axis=(0, 1), ddof=1) / np.sqrt(raw.arrivals.shape[0] * raw.arrivals.shape[1])
+    se = raw.arrivals.std(axis=(0, 1), ddof=1) / np.sqrt(
+        raw.arrivals.shape[0] * raw.arrivals.shape[1]
+    )
     assert np.all(np.abs(per_day - np.array([180, 90, 30, 0])) < Z_MAX * np.maximum(se, 1e-12))
     # entries by arrival cell add up to the stage entries, and carry the channel along
     goal = 3
@@ -159,7 +188,7 @@ def test_closed_cohort_is_multinomial(bike_funnel):
     model = compile_model(bike_funnel, start="2026-01-01", periods=t, initial={"awareness": n})
     raw = get_engine("counts").run(model, reps, seed=11)
     event, stay = exact_step(bike_funnel.rates, 1.0)
-    p = (np.eye(6)[0] @ np.linalg.matrix_power(event + np.diag(stay), t))
+    p = np.eye(6)[0] @ np.linalg.matrix_power(event + np.diag(stay), t)
     last = raw.occupancy[:, -1, :].astype(float)
     for j in range(6):
         if 0.01 < p[j] < 0.99:
@@ -190,8 +219,13 @@ def test_arrivals_only_occupancy_is_poisson(bike_funnel):
 
 def test_cost_does_not_depend_on_population(bike_funnel):
     """A billion people is the same work as a thousand: counts, not customers."""
-    model = compile_model(bike_funnel, start="2026-01-01", periods=30,
-                          initial={"awareness": 10**9}, arrivals_per_day=10**7)
+    model = compile_model(
+        bike_funnel,
+        start="2026-01-01",
+        periods=30,
+        initial={"awareness": 10**9},
+        arrivals_per_day=10**7,
+    )
     raw = get_engine("counts").run(model, 3, seed=1)
     assert raw.occupancy.sum(axis=2)[:, -1].min() > 10**9
     occ, _ = closed_form(bike_funnel, 30, {"awareness": 10**9}, 10**7)
@@ -200,9 +234,15 @@ def test_cost_does_not_depend_on_population(bike_funnel):
 
 @pytest.mark.parametrize("name", sorted(ENGINES))
 def test_engines_share_one_contract(bike_funnel, name):
-    model = compile_model(bike_funnel, start="2026-01-01", periods=10, initial={"awareness": 100},
-                          arrivals_per_day=5, channels={"a": 0.5, "b": 0.5},
-                          expand_phases=name != "agents")
+    model = compile_model(
+        bike_funnel,
+        start="2026-01-01",
+        periods=10,
+        initial={"awareness": 100},
+        arrivals_per_day=5,
+        channels={"a": 0.5, "b": 0.5},
+        expand_phases=name != "agents",
+    )
     raw = get_engine(name).run(model, 4, seed=3)
     r = raw.occupancy.shape[0]
     assert raw.occupancy.shape == (r, 10, 6)
@@ -216,8 +256,9 @@ def test_engines_share_one_contract(bike_funnel, name):
 
 
 def test_same_seed_same_numbers_and_replicates_do_not_depend_on_r(bike_funnel):
-    model = compile_model(bike_funnel, start="2026-01-01", periods=15, initial={"awareness": 500},
-                          arrivals_per_day=20)
+    model = compile_model(
+        bike_funnel, start="2026-01-01", periods=15, initial={"awareness": 500}, arrivals_per_day=20
+    )
     engine = get_engine("counts")
     a = engine.run(model, 6, seed=99)
     b = engine.run(model, 6, seed=99)

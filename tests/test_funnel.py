@@ -25,7 +25,8 @@ def test_routing_form_converts_exactly_to_rates(bike_funnel):
     assert bike_funnel.rate("awareness", "lost") == pytest.approx(0.65 / 14)
     assert bike_funnel.dwell_days()["desire"] == pytest.approx(7.0)
     assert bike_funnel.routing()["desire"] == pytest.approx(
-        {"conversion": 0.3, "interest": 0.3, "lost": 0.4})
+        {"conversion": 0.3, "interest": 0.3, "lost": 0.4}
+    )
 
 
 def test_rates_and_routing_round_trip():

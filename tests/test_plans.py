@@ -44,7 +44,9 @@ def arrays(result, name):
 
 
 def test_a_campaign_without_effect_changes_nothing(tmp_path):
-    s = scenario(tmp_path, """
+    s = scenario(
+        tmp_path,
+        """
 baseline:
   campaigns:
     neutral: {effects: [{edge: desire -> conversion, lift: 1.0}, {arrivals: social, lift: 1}]}
@@ -57,7 +59,8 @@ variants:
         effects: [{edge: interest -> desire, lift: 3.0}]
   none:
     campaigns: {neutral: null}
-""")
+""",
+    )
     result = run(s)
     for name in ("no_spend", "none"):
         for a, b in zip(arrays(result, "baseline"), arrays(result, name)):
@@ -66,7 +69,9 @@ variants:
 
 
 def test_variants_patch_the_baseline(tmp_path):
-    s = scenario(tmp_path, """
+    s = scenario(
+        tmp_path,
+        """
 baseline:
   campaigns:
     sale: {start: 2026-12-01, end: 2026-12-20, effects: [{edge: desire -> conversion, lift: 2}]}
@@ -75,7 +80,8 @@ variants:
   longer_sale: {campaigns: {sale: {end: 2026-12-30}}}
   no_ads: {label: without ads, campaigns: {ads: null}}
   more_people: {arrivals: {per_day: 300}}
-""")
+""",
+    )
     p = plans(s)
     assert list(p) == ["baseline", "longer_sale", "no_ads", "more_people"]
     sale = p["longer_sale"].baseline.campaigns["sale"]
@@ -86,8 +92,12 @@ variants:
     assert p["more_people"].arrivals.per_day == 300
     assert p["more_people"].arrivals.channels == {"social": 0.8, "store": 0.2}
     result = run(s, replicates=50)
-    assert list(result.dataset["label"].values) == ["baseline", "longer_sale", "without ads",
-                                                    "more_people"]
+    assert list(result.dataset["label"].values) == [
+        "baseline",
+        "longer_sale",
+        "without ads",
+        "more_people",
+    ]
     spend = result.totals()["spend"].isel(replicate=0)
     assert spend.sel(scenario="baseline") == pytest.approx(600.0)  # 60 days × 10
     assert spend.sel(scenario="no_ads") == 0.0
@@ -144,31 +154,39 @@ def test_channels_are_carried_to_conversion(tmp_path):
 
 
 def test_personas_have_their_own_rates(tmp_path):
-    s = scenario(tmp_path, """
+    s = scenario(
+        tmp_path,
+        """
 segments:
   keen: {share: 0.5}
   hesitant:
     share: 0.5
     stages:
       desire: {dwell_days: 7, next: {conversion: 0.05, interest: 0.30, lost: 0.65}}
-""")
+""",
+    )
     result = run(s, engine="expected")
     by = result.conversions(by="segment").isel(scenario=0, replicate=0)
     assert float(by.sel(segment="keen")) > 3 * float(by.sel(segment="hesitant"))
     arrivals = result.dataset["arrivals"].sum(("period", "channel")).isel(scenario=0, replicate=0)
-    assert float(arrivals.sel(segment="keen")) == pytest.approx(float(arrivals.sel(segment="hesitant")))
+    assert float(arrivals.sel(segment="keen")) == pytest.approx(
+        float(arrivals.sel(segment="hesitant"))
+    )
     assert set(result.summary_by("segment")["segment"]) == {"keen", "hesitant"}
 
 
 def test_economics_and_comparison_metrics(tmp_path):
-    s = scenario(tmp_path, economics="economics: {value_per_conversion: 100, "
-                                     "value_per_entry: {advocacy: 5}}", extra="""
+    s = scenario(
+        tmp_path,
+        economics="economics: {value_per_conversion: 100, value_per_entry: {advocacy: 5}}",
+        extra="""
 baseline: {campaigns: {}}
 variants:
   sale:
     campaigns:
       sale: {effects: [{edge: desire -> conversion, lift: 2}], cost_per_day: 20, fixed_cost: 100}
-""")
+""",
+    )
     assert stage_values(s) == {"conversion": 100.0, "advocacy": 5.0}
     result = run(s, replicates=100)
     totals = result.totals()
@@ -185,15 +203,17 @@ variants:
     table = result.summary().set_index(["scenario", "metric"])
     up = result.uplift().sel(scenario="sale")
     assert table.loc[("sale", "uplift_conversions"), "mean"] == pytest.approx(
-        float(up["uplift_conversions"].mean()))
+        float(up["uplift_conversions"].mean())
+    )
     conv = result.conversions()
     beats = float((conv.sel(scenario="sale") > conv.sel(scenario="baseline")).mean())
     assert table.loc[("sale", "prob_beats_baseline"), "mean"] == pytest.approx(beats)
     assert np.isnan(table.loc[("sale", "prob_beats_baseline"), "p05"])
     best = table.xs("prob_best_profit", level="metric")["mean"]
     assert best.sum() == pytest.approx(1.0)
-    assert {"revenue", "spend", "cac", "roi", "profit", "incremental_roi",
-            "uplift_profit"} <= set(table.index.get_level_values("metric"))
+    assert {"revenue", "spend", "cac", "roi", "profit", "incremental_roi", "uplift_profit"} <= set(
+        table.index.get_level_values("metric")
+    )
 
 
 def test_resolved_file_of_a_plan_runs_again(tmp_path):

@@ -48,8 +48,12 @@ def test_occupancy_fan_chart_bands_contain_the_median(result):
 def test_standard_plots_are_written(result, tmp_path):
     paths = save_standard_plots(result, tmp_path)
     # a single plan without campaigns: no uplift and no pressure plots
-    assert [p.name for p in paths] == ["funnel.png", "occupancy.png", "cumulative.png",
-                                       "dropoff.png"]
+    assert [p.name for p in paths] == [
+        "funnel.png",
+        "occupancy.png",
+        "cumulative.png",
+        "dropoff.png",
+    ]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
     fig = occupancy_figure(result)
     assert sum(ax.get_visible() for ax in fig.axes) == len(result.stages)
@@ -88,7 +92,9 @@ def test_dropoff_and_pressure(plans_result):
     ax = plot_dropoff(plans_result, ax=Figure().subplots())
     assert len(ax.patches) == 5 * len(plans_result.scenarios)
     lost = plans_result.dataset["flows"].sel(target="lost").sum(("period", "source"))
-    assert sum(p.get_height() for p in ax.patches) == pytest.approx(float(lost.mean("replicate").sum()))
+    assert sum(p.get_height() for p in ax.patches) == pytest.approx(
+        float(lost.mean("replicate").sum())
+    )
     ax = plot_pressure(plans_result, ax=Figure().subplots())
     labels = [line.get_label() for line in ax.lines]
     assert "holiday_sale (holiday_sale)" in labels and "store_display (baseline)" in labels

@@ -85,9 +85,18 @@ def test_summary_table_has_the_promised_shape(minimal):
 def test_timeseries_table_columns(minimal):
     table = run(load_scenario(minimal), replicates=10).timeseries()
     assert list(table.columns) == [
-        "scenario", "period", "stage",
-        "occupancy_mean", "occupancy_p05", "occupancy_p50", "occupancy_p95",
-        "entries_mean", "entries_p05", "entries_p50", "entries_p95"]
+        "scenario",
+        "period",
+        "stage",
+        "occupancy_mean",
+        "occupancy_p05",
+        "occupancy_p50",
+        "occupancy_p95",
+        "entries_mean",
+        "entries_p05",
+        "entries_p50",
+        "entries_p95",
+    ]
     assert len(table) == 90 * 6
     assert table["period"].iloc[0] == "2026-11-01"
 
@@ -106,8 +115,11 @@ def test_outputs_are_written_and_reproducible(minimal, tmp_path):
     folders = []
     for k in range(2):
         result = run(scenario, replicates=30)
-        folders.append(write_outputs(result, tmp_path / f"out{k}", resolved_scenario(scenario, result),
-                                     plots=(k == 0)))
+        folders.append(
+            write_outputs(
+                result, tmp_path / f"out{k}", resolved_scenario(scenario, result), plots=(k == 0)
+            )
+        )
     a, b = folders
     for name in ("summary.csv", "timeseries.csv", "scenario.resolved.yaml"):
         assert filecmp.cmp(a / name, b / name, shallow=False), name
@@ -126,8 +138,11 @@ def test_resolved_scenario_reproduces_the_run(minimal, tmp_path):
     assert resolved["seed"] == first.dataset.attrs["seed"]
     assert resolved["horizon"]["dt_days"] == 1.0
     again_path = tmp_path / "again.yaml"
-    again_path.write_text(yaml.safe_dump({k: v for k, v in resolved.items()
-                                          if k != "funnelsim_version"}, sort_keys=False))
+    again_path.write_text(
+        yaml.safe_dump(
+            {k: v for k, v in resolved.items() if k != "funnelsim_version"}, sort_keys=False
+        )
+    )
     again = run(load_scenario(again_path))
     assert np.array_equal(again.dataset["occupancy"].values, first.dataset["occupancy"].values)
 
@@ -149,18 +164,26 @@ def test_existing_output_folder_is_replaced_whole_or_not_at_all(minimal, tmp_pat
     monkeypatch.undo()
     write_outputs(result, out, plots=False)
     assert sorted(p.name for p in out.iterdir()) == [
-        "results.nc", "summary.csv", "summary_by_channel.csv", "summary_by_segment.csv",
-        "timeseries.csv"]
+        "results.nc",
+        "summary.csv",
+        "summary_by_channel.csv",
+        "summary_by_segment.csv",
+        "timeseries.csv",
+    ]
 
 
 def test_funnel_may_be_a_preset_or_a_file(tmp_path):
     (tmp_path / "journey.yaml").write_text(
-        "goal: b\nstages:\n  a: {dwell_days: 2, next: {b: 0.5, lost: 0.5}}\n  b: {rates: {lost: 0.1}}\n")
+        "goal: b\nstages:\n  a: {dwell_days: 2, next: {b: 0.5, lost: 0.5}}\n"
+        "  b: {rates: {lost: 0.1}}\n"
+    )
     (tmp_path / "s1.yaml").write_text(
         "horizon: {start: 2026-01-05, periods: 8, step: week}\nfunnel: journey.yaml\n"
-        "population: {initial: {a: 100}}\nseed: 1\nreplicates: 3\n")
+        "population: {initial: {a: 100}}\nseed: 1\nreplicates: 3\n"
+    )
     (tmp_path / "s2.yaml").write_text(
-        "horizon: {start: 2026-01-05, periods: 8}\nfunnel: web\narrivals: {per_day: 10}\nseed: 1\n")
+        "horizon: {start: 2026-01-05, periods: 8}\nfunnel: web\narrivals: {per_day: 10}\nseed: 1\n"
+    )
     one = run(load_scenario(tmp_path / "s1.yaml"))
     assert one.stages == ["a", "b", "lost"] and one.dataset.sizes["period"] == 8
     assert str(one.dataset["period"].values[1])[:10] == "2026-01-12"  # weekly periods
@@ -171,14 +194,18 @@ def test_funnel_may_be_a_preset_or_a_file(tmp_path):
 
 def test_weekly_horizon_totals_match_daily(minimal, tmp_path):
     daily = load_scenario(minimal)
-    weekly = daily.model_copy(update={"horizon": daily.horizon.model_copy(
-        update={"step": "week", "periods": 12})})
-    d = run(daily.model_copy(update={"horizon": daily.horizon.model_copy(update={"periods": 84})}),
-            engine="expected")
+    weekly = daily.model_copy(
+        update={"horizon": daily.horizon.model_copy(update={"step": "week", "periods": 12})}
+    )
+    d = run(
+        daily.model_copy(update={"horizon": daily.horizon.model_copy(update={"periods": 84})}),
+        engine="expected",
+    )
     w = run(weekly, engine="expected")
     assert_allclose(w.conversions().values, d.conversions().values, rtol=1e-12)
-    assert_allclose(w.dataset["occupancy"].values[0, 0, -1], d.dataset["occupancy"].values[0, 0, -1],
-                    rtol=1e-12)
+    assert_allclose(
+        w.dataset["occupancy"].values[0, 0, -1], d.dataset["occupancy"].values[0, 0, -1], rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)

@@ -22,8 +22,15 @@ def adopters_model(dt: float):
     """Everyone who becomes aware adopts at once, never leaves and refers forever:
     hazard per unaware person = p + q · A(t) / M, which is the Bass model."""
     funnel = Funnel.from_rates({"adopter": {}}, goal="adopter")
-    return compile_model(funnel, start="2026-01-01", periods=40, arrivals_per_day=P * M,
-                         referrals_per_day={"adopter": Q}, market_size=M, dt=dt)
+    return compile_model(
+        funnel,
+        start="2026-01-01",
+        periods=40,
+        arrivals_per_day=P * M,
+        referrals_per_day={"adopter": Q},
+        market_size=M,
+        dt=dt,
+    )
 
 
 def test_expected_engine_follows_the_bass_curve():
@@ -58,8 +65,13 @@ def test_infinite_market_referrals_are_poisson_contacts():
     """Without a market, each referrer makes Poisson contacts at its rate: from a fixed
     group of 1000 advocates who never leave, referral arrivals average 1000·q per day."""
     funnel = Funnel.from_rates({"aware": {"lost": 0.1}, "advocate": {}}, goal="advocate")
-    model = compile_model(funnel, start="2026-01-01", periods=10, initial={"advocate": 1000},
-                          referrals_per_day={"advocate": 0.05})
+    model = compile_model(
+        funnel,
+        start="2026-01-01",
+        periods=10,
+        initial={"advocate": 1000},
+        referrals_per_day={"advocate": 0.05},
+    )
     raw = get_engine("counts").run(model, 300, seed=9)
     per_day = raw.arrivals[..., model.channels.index("referral")].astype(float)
     assert abs(per_day.mean() - 50.0) < 4.5 * per_day.std(ddof=1) / np.sqrt(per_day.size)

@@ -12,11 +12,21 @@ from funnelsim.engines.base import Engine, RawRun
 from funnelsim.engines.counts import CountEngine
 from funnelsim.engines.expected import ExpectedEngine
 
-ENGINES: dict[str, type] = {"counts": CountEngine, "expected": ExpectedEngine,
-                            "agents": AgentEngine}
+ENGINES: dict[str, type] = {
+    "counts": CountEngine,
+    "expected": ExpectedEngine,
+    "agents": AgentEngine,
+}
 
-__all__ = ["ENGINES", "Engine", "RawRun", "AgentEngine", "CountEngine", "ExpectedEngine",
-           "get_engine"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "RawRun",
+    "AgentEngine",
+    "CountEngine",
+    "ExpectedEngine",
+    "get_engine",
+]
 
 
 def get_engine(name: str, **options: object) -> Engine:
@@ -25,5 +35,7 @@ def get_engine(name: str, **options: object) -> Engine:
     try:
         engine = ENGINES[name]
     except KeyError:
-        raise ValueError(f"unknown engine {name!r}; choose from {', '.join(sorted(ENGINES))}") from None
+        raise ValueError(
+            f"unknown engine {name!r}; choose from {', '.join(sorted(ENGINES))}"
+        ) from None
     return engine(**options)

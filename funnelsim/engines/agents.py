@@ -77,8 +77,13 @@ class _Replicate:
     events: tuple[np.ndarray, ...] | None  # customer, time, stage, cell
 
 
-def _simulate(model: CompiledModel, key: np.ndarray, record: bool, record_lost: bool,
-              progress: ProgressCallback | None = None) -> _Replicate:
+def _simulate(
+    model: CompiledModel,
+    key: np.ndarray,
+    record: bool,
+    record_lost: bool,
+    progress: ProgressCallback | None = None,
+) -> _Replicate:
     """One replicate of the agent model (see the module docstring)."""
     rng = np.random.Generator(np.random.Philox(key=key))
     draws = _Draws(rng)
@@ -111,8 +116,9 @@ def _simulate(model: CompiledModel, key: np.ndarray, record: bool, record_lost: 
         step_rates = model.slot_rates
     lost_comp = [0] * len(stage_of)
     for c in range(len(stage_of)):
-        lost_comp[c] = next(j for j in range(len(stage_of))
-                            if stage_of[j] == lost and cell_of[j] == cell_of[c])
+        lost_comp[c] = next(
+            j for j in range(len(stage_of)) if stage_of[j] == lost and cell_of[j] == cell_of[c]
+        )
     referral = model.referral_rate.tolist() if model.referral_rate is not None else None
     market = model.market_size
     unaware = [model.unaware_at_start()]
@@ -281,15 +287,23 @@ def _simulate(model: CompiledModel, key: np.ndarray, record: bool, record_lost: 
     for i, q in q_index.items():
         w = np.array(waits[q])
         served = len(w)
-        queues[q] = [served, reneged[q], w.mean() if served else np.nan,
-                     np.quantile(w, 0.5) if served else np.nan,
-                     np.quantile(w, 0.9) if served else np.nan,
-                     busy[q] / (model.capacity[i].servers * horizon)]
+        queues[q] = [
+            served,
+            reneged[q],
+            w.mean() if served else np.nan,
+            np.quantile(w, 0.5) if served else np.nan,
+            np.quantile(w, 0.9) if served else np.nan,
+            busy[q] / (model.capacity[i].servers * horizon),
+        ]
     stage_init = np.bincount(model.stage_of, weights=initial, minlength=s).astype(np.int64)
     events = None
     if record:
-        events = (np.array(ev_c, np.int64), np.array(ev_t), np.array(ev_s, np.int16),
-                  np.array(ev_k, np.int32))
+        events = (
+            np.array(ev_c, np.int64),
+            np.array(ev_t),
+            np.array(ev_s, np.int16),
+            np.array(ev_k, np.int32),
+        )
     return _Replicate(
         initial=stage_init,
         occupancy=occupancy,
@@ -322,8 +336,14 @@ class AgentEngine:
         self.record_lost = record_lost
         self.last_events: list[tuple[np.ndarray, ...]] = []
 
-    def _replicates(self, model: CompiledModel, replicates: int, seed: int | None,
-                    progress: ProgressCallback | None, stream: int) -> list[_Replicate]:
+    def _replicates(
+        self,
+        model: CompiledModel,
+        replicates: int,
+        seed: int | None,
+        progress: ProgressCallback | None,
+        stream: int,
+    ) -> list[_Replicate]:
         if model.dwell == ():
             raise ValueError("the agent engine needs a model compiled with expand_phases=False")
         keys = replicate_keys(seed, replicates, stream)
@@ -339,8 +359,14 @@ class AgentEngine:
                     progress(days)
         return out
 
-    def run(self, model: CompiledModel, replicates: int, seed: int | None,
-            progress: ProgressCallback | None = None, stream: int = 0) -> RawRun:
+    def run(
+        self,
+        model: CompiledModel,
+        replicates: int,
+        seed: int | None,
+        progress: ProgressCallback | None = None,
+        stream: int = 0,
+    ) -> RawRun:
         reps = self._replicates(model, replicates, seed, progress, stream)
         self.last_events = [r.events for r in reps if r.events is not None]
         return RawRun(
@@ -353,8 +379,9 @@ class AgentEngine:
         )
 
 
-def journeys_frame(model: CompiledModel, events: list[tuple[np.ndarray, ...]],
-                   with_replicate: bool) -> pd.DataFrame:
+def journeys_frame(
+    model: CompiledModel, events: list[tuple[np.ndarray, ...]], with_replicate: bool
+) -> pd.DataFrame:
     """Event logs as one table: ``customer_id, timestamp, stage, segment, channel``
     (plus ``replicate``), one row per stage entry, in time order within a replicate."""
     start = pd.Timestamp(model.dates[0])
@@ -362,13 +389,15 @@ def journeys_frame(model: CompiledModel, events: list[tuple[np.ndarray, ...]],
     frames = []
     for r, (cid, t, stage, cell) in enumerate(events):
         order = np.lexsort((cid, t))
-        frame = pd.DataFrame({
-            "customer_id": cid[order],
-            "timestamp": start + pd.to_timedelta(t[order], unit="D"),
-            "stage": np.array(model.stages, dtype=object)[stage[order]],
-            "segment": np.array(model.segments, dtype=object)[cell[order] // h],
-            "channel": np.array(model.channels, dtype=object)[cell[order] % h],
-        })
+        frame = pd.DataFrame(
+            {
+                "customer_id": cid[order],
+                "timestamp": start + pd.to_timedelta(t[order], unit="D"),
+                "stage": np.array(model.stages, dtype=object)[stage[order]],
+                "segment": np.array(model.segments, dtype=object)[cell[order] // h],
+                "channel": np.array(model.channels, dtype=object)[cell[order] % h],
+            }
+        )
         if with_replicate:
             frame.insert(0, "replicate", r)
         frames.append(frame)

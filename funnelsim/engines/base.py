@@ -17,8 +17,14 @@ ArrivalDraw = Callable[[int, np.ndarray, float], np.ndarray]
 #: (step, state by compartment, step probabilities) → moves (C, m) and stayers (C,)
 MoveDraw = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
-__all__ = ["RawRun", "Engine", "ProgressCallback", "simulate_replicate", "stack_replicates",
-           "group_columns"]
+__all__ = [
+    "RawRun",
+    "Engine",
+    "ProgressCallback",
+    "simulate_replicate",
+    "stack_replicates",
+    "group_columns",
+]
 
 
 @dataclass(frozen=True)
@@ -111,13 +117,15 @@ def simulate_replicate(
     flat_dest = model.dest.ravel()
     entry_group = np.where(real, model.stage_of[flat_dest] * k + model.cell_of[flat_dest], -1)
     cell_group = model.stage_of[model.arrival_comp] * k + np.arange(k)
-    entries = (group_columns(moves_p, entry_group, s * k)
-               + group_columns(arrivals_p, cell_group, s * k))
+    entries = group_columns(moves_p, entry_group, s * k) + group_columns(
+        arrivals_p, cell_group, s * k
+    )
     return occupancy, flows, arrivals_p, entries.reshape(t, s, k)
 
 
-def stack_replicates(model: CompiledModel, parts: list[tuple[np.ndarray, ...]],
-                     initial: np.ndarray) -> RawRun:
+def stack_replicates(
+    model: CompiledModel, parts: list[tuple[np.ndarray, ...]], initial: np.ndarray
+) -> RawRun:
     """Stack per-replicate outputs of :func:`simulate_replicate` into a :class:`RawRun`."""
     occupancy, flows, arrivals, entries = (np.stack(x) for x in zip(*parts))
     init_stage = group_columns(initial[None], model.stage_of, model.funnel.n_stages)[0]

@@ -50,7 +50,9 @@ def _scenario(result: SimulationResult, scenario: str | None) -> str:
     return scenario if scenario is not None else result.scenarios[0]
 
 
-def plot_funnel(result: SimulationResult, scenario: str | None = None, ax: Axes | None = None) -> Axes:
+def plot_funnel(
+    result: SimulationResult, scenario: str | None = None, ax: Axes | None = None
+) -> Axes:
     """Funnel chart: mean people passing through each stage over the horizon (starting
     there or entering it, repeats included) and the ratio of each stage to the one above."""
     ax = _axes(ax)
@@ -73,8 +75,11 @@ def plot_funnel(result: SimulationResult, scenario: str | None = None, ax: Axes 
     ax.tick_params(axis="y", length=0)
     for side in ("top", "right", "left", "bottom"):
         ax.spines[side].set_visible(False)
-    ax.set_title(f"{result.dataset.attrs.get('title', name)}: people through each stage "
-                 f"(mean of {ds.sizes['replicate']} replicates)", fontsize=10)
+    ax.set_title(
+        f"{result.dataset.attrs.get('title', name)}: people through each stage "
+        f"(mean of {ds.sizes['replicate']} replicates)",
+        fontsize=10,
+    )
     return ax
 
 
@@ -105,7 +110,7 @@ def occupancy_figure(result: SimulationResult, scenario: str | None = None) -> F
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, stage in zip(axes, stages):
         plot_occupancy(result, stage, scenario, ax=ax)
-    for ax in axes[len(stages):]:
+    for ax in axes[len(stages) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7, loc="best")
     fig.suptitle("People in each stage (end of period)", fontsize=11)
@@ -129,8 +134,9 @@ def plot_cumulative_conversions(result: SimulationResult, ax: Axes | None = None
     return ax
 
 
-def plot_uplift(result: SimulationResult, metric: str = "conversions",
-                ax: Axes | None = None) -> Axes:
+def plot_uplift(
+    result: SimulationResult, metric: str = "conversions", ax: Axes | None = None
+) -> Axes:
     """Distribution across replicates of each variant's paired uplift over the baseline."""
     ax = _axes(ax)
     up = result.uplift()[f"uplift_{metric}"]
@@ -139,8 +145,9 @@ def plot_uplift(result: SimulationResult, metric: str = "conversions",
     for k, name in enumerate(result.variants):
         v = up.sel(scenario=name).values
         color = _COLORS[(k + 1) % len(_COLORS)]
-        ax.hist(v, bins=bins, color=color, alpha=0.55,
-                label=f"{name}: P(>0) = {np.mean(v > 0):.0%}")
+        ax.hist(
+            v, bins=bins, color=color, alpha=0.55, label=f"{name}: P(>0) = {np.mean(v > 0):.0%}"
+        )
         ax.axvline(np.mean(v), color=color, lw=1.2)
     ax.axvline(0.0, color="black", lw=1, ls="--")
     ax.set_xlabel(f"{metric} vs baseline (per replicate, paired)")
@@ -159,8 +166,13 @@ def plot_dropoff(result: SimulationResult, ax: Axes | None = None) -> Axes:
     width = 0.8 / len(result.scenarios)
     for k, name in enumerate(result.scenarios):
         values = [float(flows.sel(scenario=name, source=s)) for s in stages]
-        ax.bar(x + (k - (len(result.scenarios) - 1) / 2) * width, values, width,
-               color=_COLORS[k % len(_COLORS)], label=name)
+        ax.bar(
+            x + (k - (len(result.scenarios) - 1) / 2) * width,
+            values,
+            width,
+            color=_COLORS[k % len(_COLORS)],
+            label=name,
+        )
     ax.set_xticks(x, stages, fontsize=8)
     ax.set_ylabel("people lost from the stage")
     ax.set_title("Drop-off: where people leave the funnel (mean)", fontsize=10)
@@ -181,8 +193,14 @@ def plot_pressure(result: SimulationResult, ax: Axes | None = None) -> Axes:
             if not curve.any() or any(np.array_equal(curve, c) for c in seen):
                 continue
             seen.append(curve)
-            ax.step(t, curve, where="post", color=_COLORS[k % len(_COLORS)], lw=1.5,
-                    label=f"{campaign} ({name})")
+            ax.step(
+                t,
+                curve,
+                where="post",
+                color=_COLORS[k % len(_COLORS)],
+                lw=1.5,
+                label=f"{campaign} ({name})",
+            )
             k += 1
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel("pressure")

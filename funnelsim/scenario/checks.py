@@ -94,12 +94,22 @@ def schema_problems(raw: Mapping) -> list[Problem]:
             loc = _clean(err["loc"])
             kind = err["type"]
             if kind == "string_type" and err["loc"][-1:] == ("[key]",):
-                out.append(Problem(loc, f"the name {loc[-1]!r} should be text",
-                                   f"put it in quotes: '{loc[-1]}'"))
+                out.append(
+                    Problem(
+                        loc,
+                        f"the name {loc[-1]!r} should be text",
+                        f"put it in quotes: '{loc[-1]}'",
+                    )
+                )
                 continue
             if kind == "extra_forbidden":
-                out.append(Problem(loc, f"unknown key {loc[-1]!r}",
-                                   did_you_mean(str(loc[-1]), _allowed(loc[:-1]))))
+                out.append(
+                    Problem(
+                        loc,
+                        f"unknown key {loc[-1]!r}",
+                        did_you_mean(str(loc[-1]), _allowed(loc[:-1])),
+                    )
+                )
             elif kind == "missing":
                 if loc not in misspelt:
                     out.append(Problem(loc, f"required key {loc[-1]!r} is missing"))
@@ -115,9 +125,13 @@ def schema_problems(raw: Mapping) -> list[Problem]:
                 if kind == "less_than" and loc[-1:] == ("carryover",):
                     hint = "the share of yesterday's adstock still working today is below 1"
                 if kind == "literal_error":
-                    choices = [c.strip(" '") for c in
-                               str(err.get("ctx", {}).get("expected", "")).replace(" or ", ", ")
-                               .split(",") if c.strip(" '")]
+                    choices = [
+                        c.strip(" '")
+                        for c in str(err.get("ctx", {}).get("expected", ""))
+                        .replace(" or ", ", ")
+                        .split(",")
+                        if c.strip(" '")
+                    ]
                     hint = did_you_mean(str(got), choices)
                 out.append(Problem(loc, err["msg"] + shown, hint))
         return out
@@ -136,8 +150,9 @@ def _allowed(loc: tuple) -> list[str]:
 
 def _is_union_tag(part: object) -> bool:
     # pydantic inserts the member type name for unions / function validators in loc
-    return isinstance(part, str) and (part.startswith("function-") or part in {"float", "int", "str",
-                                                                               "constrained-float"})
+    return isinstance(part, str) and (
+        part.startswith("function-") or part in {"float", "int", "str", "constrained-float"}
+    )
 
 
 def _mapping(value: Any) -> Mapping:
@@ -162,7 +177,9 @@ def reference_problems(raw: Mapping) -> list[Problem]:
             return True
         if not isinstance(name, str):
             return False  # not a name at all: the schema reported it
-        out.append(Problem(path, f"unknown stage {name!r} in {what}", did_you_mean(str(name), choices)))
+        out.append(
+            Problem(path, f"unknown stage {name!r} in {what}", did_you_mean(str(name), choices))
+        )
         return False
 
     ok = True
@@ -174,8 +191,13 @@ def reference_problems(raw: Mapping) -> list[Problem]:
                 ok &= check_stage(path, target, f"`{form}` of {stage!r}")
     goal = funnel.get("goal")
     if goal == LOST:
-        out.append(Problem(("funnel", "goal"), "the goal cannot be `lost`",
-                           "name the stage whose entries are conversions"))
+        out.append(
+            Problem(
+                ("funnel", "goal"),
+                "the goal cannot be `lost`",
+                "name the stage whose entries are conversions",
+            )
+        )
         ok = False
     elif goal is not None:
         ok &= check_stage(("funnel", "goal"), goal, "`goal`", allow_lost=False)
@@ -193,8 +215,13 @@ def reference_problems(raw: Mapping) -> list[Problem]:
         start = arrival_stage or entry or stages[0]
         if not _reaches(stages_raw, str(start), str(goal)):
             where = ("arrivals", "stage") if arrival_stage else ("funnel", "goal")
-            out.append(Problem(where, f"no path from the entry stage {start!r} to the goal {goal!r}",
-                               "add an edge (in `next` or `rates`) that leads towards the goal"))
+            out.append(
+                Problem(
+                    where,
+                    f"no path from the entry stage {start!r} to the goal {goal!r}",
+                    "add an edge (in `next` or `rates`) that leads towards the goal",
+                )
+            )
     return out
 
 
@@ -208,30 +235,49 @@ def _engine_problems(raw: Mapping, stages_raw: Mapping) -> list[Problem]:
         where = ("funnel", "stages", name)
         if _mapping(spec.get("capacity")):
             if name == LOST:
-                out.append(Problem(where + ("capacity",), "`lost` cannot have a capacity",
-                                   "people who left the funnel are served by nobody; put the "
-                                   "capacity on the stage that needs the servers"))
+                out.append(
+                    Problem(
+                        where + ("capacity",),
+                        "`lost` cannot have a capacity",
+                        "people who left the funnel are served by nobody; put the "
+                        "capacity on the stage that needs the servers",
+                    )
+                )
             elif engine in ("counts", "expected"):
-                out.append(Problem(where + ("capacity",), f"a stage with `capacity` needs the "
-                                   f"agents engine, not {engine!r}", "set `engine: agents`"))
+                out.append(
+                    Problem(
+                        where + ("capacity",),
+                        f"a stage with `capacity` needs the agents engine, not {engine!r}",
+                        "set `engine: agents`",
+                    )
+                )
         dwell = _mapping(spec.get("dwell"))
         dist, shape = dwell.get("dist", "exponential"), dwell.get("shape")
         erlang = dist == "gamma" and isinstance(shape, int | float) and float(shape).is_integer()
-        if dist in ("lognormal", "weibull", "fixed") or (dist == "gamma" and shape is not None
-                                                         and not erlang):
+        if dist in ("lognormal", "weibull", "fixed") or (
+            dist == "gamma" and shape is not None and not erlang
+        ):
             if engine in ("counts", "expected"):
-                out.append(Problem(where + ("dwell", "dist"), f"a {dist} dwell"
-                                   + (" with a fractional shape" if dist == "gamma" else "")
-                                   + f" needs the agents engine, not {engine!r}",
-                                   "set `engine: agents`, or use a gamma dwell with a whole-"
-                                   "number shape (the count engines expand it into phases)"))
+                out.append(
+                    Problem(
+                        where + ("dwell", "dist"),
+                        f"a {dist} dwell"
+                        + (" with a fractional shape" if dist == "gamma" else "")
+                        + f" needs the agents engine, not {engine!r}",
+                        "set `engine: agents`, or use a gamma dwell with a whole-"
+                        "number shape (the count engines expand it into phases)",
+                    )
+                )
     for seg, spec in _mapping(raw.get("segments")).items():
         for name, stage in _mapping(_mapping(spec).get("stages")).items():
             if _mapping(stage).get("capacity") is not None:
-                out.append(Problem(("segments", seg, "stages", name, "capacity"),
-                                   "a persona cannot have its own capacity",
-                                   "servers are shared by everyone: set `capacity` on the "
-                                   "funnel's stage"))
+                out.append(
+                    Problem(
+                        ("segments", seg, "stages", name, "capacity"),
+                        "a persona cannot have its own capacity",
+                        "servers are shared by everyone: set `capacity` on the funnel's stage",
+                    )
+                )
     return out
 
 

@@ -34,17 +34,26 @@ def _resolve_funnel(raw: dict, base: Path, lines: LineMap, label: str) -> list[P
         return [Problem(("funnel",), f"unknown preset {ref!r}", did_you_mean(ref, presets))]
     try:
         data, funnel_lines, problems = read_yaml_with_problems(
-            path, prefix=("funnel",),
-            label=str(Path(label).parent / ref) if not Path(ref).is_absolute() else ref)
+            path,
+            prefix=("funnel",),
+            label=str(Path(label).parent / ref) if not Path(ref).is_absolute() else ref,
+        )
     except ScenarioError as exc:
         also = "" if path.is_file() else "; or name a preset: " + ", ".join(presets)
-        return [Problem(p.path, p.message, p.hint + also, file=p.file, line=p.line)
-                for p in exc.problems]
+        return [
+            Problem(p.path, p.message, p.hint + also, file=p.file, line=p.line)
+            for p in exc.problems
+        ]
     if isinstance(data, Mapping) and "funnel" in data and "stages" not in data:
         data = data["funnel"]
-        funnel_lines = {(k[:1] + k[2:]): v for k, v in funnel_lines.items() if k[1:2] == ("funnel",)}
-        problems = [Problem(p.path[:1] + p.path[2:], p.message, p.hint, file=p.file, line=p.line)
-                    for p in problems if p.path[1:2] == ("funnel",)]
+        funnel_lines = {
+            (k[:1] + k[2:]): v for k, v in funnel_lines.items() if k[1:2] == ("funnel",)
+        }
+        problems = [
+            Problem(p.path[:1] + p.path[2:], p.message, p.hint, file=p.file, line=p.line)
+            for p in problems
+            if p.path[1:2] == ("funnel",)
+        ]
     raw["funnel"] = data
     lines.update({k: v for k, v in funnel_lines.items() if k[:1] == ("funnel",) and len(k) > 1})
     return problems
@@ -61,14 +70,22 @@ def _locate(problem: Problem, lines: LineMap, label: str) -> Problem:
     return Problem(problem.path, problem.message, problem.hint, file=label)
 
 
-def collect_problems(raw: Any, base: Path, lines: LineMap, label: str,
-                     found: Sequence[Problem] = ()) -> list[Problem]:
+def collect_problems(
+    raw: Any, base: Path, lines: LineMap, label: str, found: Sequence[Problem] = ()
+) -> list[Problem]:
     """Every problem in the parsed scenario ``raw``, located (plus ``found`` ones, e.g.
     duplicate keys seen while reading)."""
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else f"a {type(raw).__name__}"
-        return list(found) + [Problem((), f"a scenario file must be a mapping of keys, got {got}",
-                                      "start from scenarios/bike_shop.yaml", file=label, line=1)]
+        return list(found) + [
+            Problem(
+                (),
+                f"a scenario file must be a mapping of keys, got {got}",
+                "start from scenarios/bike_shop.yaml",
+                file=label,
+                line=1,
+            )
+        ]
     problems = list(found) + _resolve_funnel(raw, base, lines, label)
     checked = plan_problems(raw, base, label)
     if isinstance(raw.get("funnel"), str):  # unresolved reference, reported above

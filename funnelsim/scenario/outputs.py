@@ -83,8 +83,9 @@ def write_outputs(
         result.summary().to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
         result.timeseries().to_csv(tmp / "timeseries.csv", index=False, float_format="%.10g")
         for dim in ("channel", "segment"):
-            result.summary_by(dim).to_csv(tmp / f"summary_by_{dim}.csv", index=False,
-                                          float_format="%.10g")
+            result.summary_by(dim).to_csv(
+                tmp / f"summary_by_{dim}.csv", index=False, float_format="%.10g"
+            )
         queues = result.summary_queues()
         if queues is not None:
             queues.to_csv(tmp / "summary_queues.csv", index=False, float_format="%.10g")

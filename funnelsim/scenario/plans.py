@@ -52,14 +52,18 @@ def variant_raw(raw: Mapping, name: str) -> dict:
     for key in _PATCHABLE:
         if _mapping(patch.get(key)):
             out[key] = {**_mapping(out.get(key)), **copy.deepcopy(dict(patch[key]))}
-    out["baseline"] = {"label": patch.get("label") or name,
-                       "description": patch.get("description", ""), "campaigns": campaigns}
+    out["baseline"] = {
+        "label": patch.get("label") or name,
+        "description": patch.get("description", ""),
+        "campaigns": campaigns,
+    }
     out.pop("variants", None)
     return out
 
 
-def _variant_problems(raw: Mapping, name: str, baseline: list[Problem], base_dir: Path,
-                      label: str) -> list[Problem]:
+def _variant_problems(
+    raw: Mapping, name: str, baseline: list[Problem], base_dir: Path, label: str
+) -> list[Problem]:
     """Problems variant ``name`` causes, located under it: those of its plan that the
     baseline plan does not have (``baseline``: its problems), and those in a key its patch
     sets. The baseline's own problems are reported once, under the baseline."""
@@ -69,15 +73,19 @@ def _variant_problems(raw: Mapping, name: str, baseline: list[Problem], base_dir
     out = []
     for cname, change in _mapping(patch.get("campaigns")).items():
         if change is None and cname not in base_campaigns:
-            out.append(Problem(where + ("campaigns", cname),
-                               f"removes campaign {cname!r}, which the baseline does not have",
-                               did_you_mean(str(cname), base_campaigns)))
+            out.append(
+                Problem(
+                    where + ("campaigns", cname),
+                    f"removes campaign {cname!r}, which the baseline does not have",
+                    did_you_mean(str(cname), base_campaigns),
+                )
+            )
     known = {(p.path, p.message) for p in baseline}
     for problem in _problems(variant_raw(raw, name), base_dir, label):
         # baseline.campaigns.<c>… goes under variants.<name>.campaigns.<c>…, arrivals… under
         # variants.<name>.arrivals…
         path = where + (problem.path[1:] if problem.path[:1] == ("baseline",) else problem.path)
-        if (problem.path, problem.message) not in known or _sets(patch, path[len(where):]):
+        if (problem.path, problem.message) not in known or _sets(patch, path[len(where) :]):
             out.append(Problem(path, problem.message, problem.hint))
     return out
 
@@ -111,7 +119,8 @@ def _campaign_reference_problems(raw: Mapping, base_dir: Path, label: str) -> li
     stages = [str(s) for s in _mapping(funnel.get("stages"))]
     edges: set[tuple[str, str]] = set()
     stage_tables = [_mapping(funnel.get("stages"))] + [
-        _mapping(_mapping(seg).get("stages")) for seg in _mapping(raw.get("segments")).values()]
+        _mapping(_mapping(seg).get("stages")) for seg in _mapping(raw.get("segments")).values()
+    ]
     for table in stage_tables:
         for src, spec in table.items():
             for form in ("next", "rates"):
@@ -120,8 +129,9 @@ def _campaign_reference_problems(raw: Mapping, base_dir: Path, label: str) -> li
                         edges.add((str(src), str(dst)))
     arrivals = _mapping(raw.get("arrivals"))
     channels = list(_mapping(arrivals.get("channels"))) or (["direct"] if arrivals else [])
-    refers = any(_mapping(spec).get("referrals_per_day") for table in stage_tables
-                 for spec in table.values())
+    refers = any(
+        _mapping(spec).get("referrals_per_day") for table in stage_tables for spec in table.values()
+    )
     channels += [REFERRAL] if refers else []
     segments = list(_mapping(raw.get("segments")))
     span = horizon_days(raw)
@@ -140,24 +150,46 @@ def _campaign_reference_problems(raw: Mapping, base_dir: Path, label: str) -> li
                 if (src, dst) not in edges:
                     known = sorted(f"{a} -> {b}" for a, b in edges)
                     bad = [s for s in (src, dst) if s not in stages and s != LOST]
-                    hint = (did_you_mean(bad[0], stages) if bad else
-                            f"declare the edge in the funnel first (a small rate is enough); "
-                            f"{did_you_mean(effect.edge, known)}")
-                    out.append(Problem(here + ("effects", k, "edge"),
-                                       f"campaign {cname!r} targets edge {effect.edge!r}, which "
-                                       "the funnel does not have", hint))
-            if effect.arrivals is not None and effect.arrivals != "*" and \
-                    effect.arrivals not in channels:
-                out.append(Problem(here + ("effects", k, "arrivals"),
-                                   f"unknown arrival channel {effect.arrivals!r}",
-                                   did_you_mean(effect.arrivals, channels + ["*"]) if channels
-                                   else "the scenario has no `arrivals` to lift"))
+                    hint = (
+                        did_you_mean(bad[0], stages)
+                        if bad
+                        else f"declare the edge in the funnel first (a small rate is enough); "
+                        f"{did_you_mean(effect.edge, known)}"
+                    )
+                    out.append(
+                        Problem(
+                            here + ("effects", k, "edge"),
+                            f"campaign {cname!r} targets edge {effect.edge!r}, which "
+                            "the funnel does not have",
+                            hint,
+                        )
+                    )
+            if (
+                effect.arrivals is not None
+                and effect.arrivals != "*"
+                and effect.arrivals not in channels
+            ):
+                out.append(
+                    Problem(
+                        here + ("effects", k, "arrivals"),
+                        f"unknown arrival channel {effect.arrivals!r}",
+                        did_you_mean(effect.arrivals, channels + ["*"])
+                        if channels
+                        else "the scenario has no `arrivals` to lift",
+                    )
+                )
         reached = spec.get("segments")
         for k, seg in enumerate(reached if isinstance(reached, list) else []):
             if isinstance(seg, str) and seg not in segments:
-                out.append(Problem(here + ("segments", k), f"unknown segment {seg!r}",
-                                   did_you_mean(seg, segments) if segments
-                                   else "declare the personas under `segments` first"))
+                out.append(
+                    Problem(
+                        here + ("segments", k),
+                        f"unknown segment {seg!r}",
+                        did_you_mean(seg, segments)
+                        if segments
+                        else "declare the personas under `segments` first",
+                    )
+                )
         if span is not None:
             first, last = span
             window: dict[str, dt.date] = {}
@@ -167,16 +199,30 @@ def _campaign_reference_problems(raw: Mapping, base_dir: Path, label: str) -> li
                 except ValidationError:
                     continue  # reported by the schema
                 if not first <= window[key] <= last:
-                    out.append(Problem(here + (key,), f"{key} {window[key]} is outside the "
-                                       "horizon", f"the horizon runs from {first} to {last}"))
+                    out.append(
+                        Problem(
+                            here + (key,),
+                            f"{key} {window[key]} is outside the horizon",
+                            f"the horizon runs from {first} to {last}",
+                        )
+                    )
             spend = _valid(SpendSpec, spec.get("spend"))
-            if spend is not None and spend.csv is not None and len(window) == 2 and \
-                    first <= window["start"] <= window["end"] <= last:
+            if (
+                spend is not None
+                and spend.csv is not None
+                and len(window) == 2
+                and first <= window["start"] <= window["end"] <= last
+            ):
                 csv_path = Path(spend.csv)
                 path = csv_path if csv_path.is_absolute() else base_dir / csv_path
                 _, problems = read_spend_column(
-                    path, spend.column or cname, window["start"], window["end"],
-                    here + ("spend",), label=str(Path(label).parent / spend.csv))
+                    path,
+                    spend.column or cname,
+                    window["start"],
+                    window["end"],
+                    here + ("spend",),
+                    label=str(Path(label).parent / spend.csv),
+                )
                 out += problems
     return out
 
@@ -196,32 +242,48 @@ def _segment_problems(raw: Mapping) -> list[Problem]:
     for sname, seg in _mapping(raw.get("segments")).items():
         for stage in _mapping(_mapping(seg).get("stages")):
             if stages and stage not in stages and stage != LOST:
-                out.append(Problem(("segments", sname, "stages", stage),
-                                   f"segment {sname!r} overrides unknown stage {stage!r}",
-                                   did_you_mean(str(stage), stages)))
+                out.append(
+                    Problem(
+                        ("segments", sname, "stages", stage),
+                        f"segment {sname!r} overrides unknown stage {stage!r}",
+                        did_you_mean(str(stage), stages),
+                    )
+                )
             for form in ("next", "rates"):
-                for target in _mapping(_mapping(_mapping(seg).get("stages")).get(stage)).get(
-                        form) or {}:
+                for target in (
+                    _mapping(_mapping(_mapping(seg).get("stages")).get(stage)).get(form) or {}
+                ):
                     if stages and target not in stages and target != LOST:
-                        out.append(Problem(("segments", sname, "stages", stage, form, target),
-                                           f"unknown stage {target!r} in `{form}`",
-                                           did_you_mean(str(target), stages)))
+                        out.append(
+                            Problem(
+                                ("segments", sname, "stages", stage, form, target),
+                                f"unknown stage {target!r} in `{form}`",
+                                did_you_mean(str(target), stages),
+                            )
+                        )
     return out
 
 
 def _problems(raw: Mapping, base_dir: Path, label: str) -> list[Problem]:
     """Every problem of one plan: the schema's, the cross-references', the personas' and
     the campaigns'."""
-    return (schema_problems(raw) + reference_problems(raw) + _segment_problems(raw)
-            + _campaign_reference_problems(raw, base_dir, label))
+    return (
+        schema_problems(raw)
+        + reference_problems(raw)
+        + _segment_problems(raw)
+        + _campaign_reference_problems(raw, base_dir, label)
+    )
 
 
 def plan_problems(raw: Mapping, base_dir: Path, label: str) -> list[Problem]:
     """Every problem in the scenario: the baseline plan's, then each variant's (see
     module docstring)."""
     baseline = _problems(raw, base_dir, label)
-    return baseline + [problem for name in _mapping(raw.get("variants"))
-                       for problem in _variant_problems(raw, name, baseline, base_dir, label)]
+    return baseline + [
+        problem
+        for name in _mapping(raw.get("variants"))
+        for problem in _variant_problems(raw, name, baseline, base_dir, label)
+    ]
 
 
 def resolve_campaigns(scenario: Scenario, base_dir: Path | None) -> list[Campaign]:
@@ -238,21 +300,37 @@ def resolve_campaigns(scenario: Scenario, base_dir: Path | None) -> list[Campaig
                 path = Path(spec.spend.csv)
                 path = path if path.is_absolute() or base_dir is None else base_dir / path
                 window, problems = read_spend_column(
-                    path, spec.spend.column or name, start + dt.timedelta(days=first),
-                    start + dt.timedelta(days=last), ("baseline", "campaigns", name, "spend"))
+                    path,
+                    spec.spend.column or name,
+                    start + dt.timedelta(days=first),
+                    start + dt.timedelta(days=last),
+                    ("baseline", "campaigns", name, "spend"),
+                )
                 if problems or window is None:
                     raise ScenarioError(problems, str(path))
                 spend = spread_spend(n_days, first, last, per_day=0.0)
-                spend[first:last + 1] = window
+                spend[first : last + 1] = window
             else:
-                spend = spread_spend(n_days, first, last, total=spec.spend.total,
-                                     per_day=spec.spend.per_day)
+                spend = spread_spend(
+                    n_days, first, last, total=spec.spend.total, per_day=spec.spend.per_day
+                )
         edge_lifts = {e.edge_pair(): e.lift for e in spec.effects if e.edge is not None}
         arrival_lifts = {e.arrivals: e.lift for e in spec.effects if e.arrivals is not None}
-        out.append(Campaign(
-            name=name, start=first, end=last, n_days=n_days, spend=spend,
-            carryover=spec.carryover, half_saturation=spec.half_saturation, shape=spec.shape,
-            edge_lifts=edge_lifts, arrival_lifts=arrival_lifts, segments=tuple(spec.segments),
-            cost_per_day=spec.cost_per_day, fixed_cost=spec.fixed_cost,
-        ))
+        out.append(
+            Campaign(
+                name=name,
+                start=first,
+                end=last,
+                n_days=n_days,
+                spend=spend,
+                carryover=spec.carryover,
+                half_saturation=spec.half_saturation,
+                shape=spec.shape,
+                edge_lifts=edge_lifts,
+                arrival_lifts=arrival_lifts,
+                segments=tuple(spec.segments),
+                cost_per_day=spec.cost_per_day,
+                fixed_cost=spec.fixed_cost,
+            )
+        )
     return out

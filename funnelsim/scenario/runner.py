@@ -21,8 +21,16 @@ from funnelsim.results import BASELINE, SimulationResult
 from funnelsim.scenario.plans import resolve_campaigns, variant_raw
 from funnelsim.scenario.schema import FunnelSpec, Scenario, StageSpec
 
-__all__ = ["build_funnel", "compile_scenario", "plans", "run", "resolved_scenario", "fresh_seed",
-           "stage_values", "EngineMismatch"]
+__all__ = [
+    "build_funnel",
+    "compile_scenario",
+    "plans",
+    "run",
+    "resolved_scenario",
+    "fresh_seed",
+    "stage_values",
+    "EngineMismatch",
+]
 
 
 def build_funnel(spec: FunnelSpec, overrides: dict[str, StageSpec] | None = None) -> Funnel:
@@ -30,14 +38,25 @@ def build_funnel(spec: FunnelSpec, overrides: dict[str, StageSpec] | None = None
     stages replaced by ``overrides`` (a persona's own version of them)."""
     stages = {**spec.stages, **(overrides or {})}
     rates = {name: stage.rate_table() for name, stage in stages.items()}
-    dwell = {name: Dwell(st.dwell.dist, st.dwell.shape) for name, st in stages.items()
-             if st.dwell is not None}
-    capacity = {name: Capacity(st.capacity.servers, st.capacity.service_days,
-                               st.capacity.patience_days)
-                for name, st in spec.stages.items() if st.capacity is not None}
-    return Funnel.from_rates(rates, goal=spec.goal, stages=list(spec.stages),
-                             entry=spec.entry or "", name=spec.name, dwell=dwell,
-                             capacity=capacity)
+    dwell = {
+        name: Dwell(st.dwell.dist, st.dwell.shape)
+        for name, st in stages.items()
+        if st.dwell is not None
+    }
+    capacity = {
+        name: Capacity(st.capacity.servers, st.capacity.service_days, st.capacity.patience_days)
+        for name, st in spec.stages.items()
+        if st.capacity is not None
+    }
+    return Funnel.from_rates(
+        rates,
+        goal=spec.goal,
+        stages=list(spec.stages),
+        entry=spec.entry or "",
+        name=spec.name,
+        dwell=dwell,
+        capacity=capacity,
+    )
 
 
 def _referrals(spec: FunnelSpec, overrides: dict[str, StageSpec] | None = None) -> dict[str, float]:
@@ -49,16 +68,21 @@ class EngineMismatch(FunnelsimError):
     """The scenario needs something the chosen engine cannot do."""
 
 
-def compile_scenario(scenario: Scenario, base_dir: Path | None = None,
-                     engine: str | None = None) -> CompiledModel:
+def compile_scenario(
+    scenario: Scenario, base_dir: Path | None = None, engine: str | None = None
+) -> CompiledModel:
     """Resolve one plan (the scenario's baseline campaigns) into engine arrays for
     ``engine`` (default: the scenario's)."""
     agents = (engine or scenario.engine) == "agents"
     base_dir = base_dir if base_dir is not None else _base_dir(scenario)
     funnel = build_funnel(scenario.funnel)
     segments = [
-        Segment(name, seg.share, build_funnel(scenario.funnel, seg.stages),
-                _referrals(scenario.funnel, seg.stages))
+        Segment(
+            name,
+            seg.share,
+            build_funnel(scenario.funnel, seg.stages),
+            _referrals(scenario.funnel, seg.stages),
+        )
         for name, seg in scenario.segments.items()
     ]
     arrivals = scenario.arrivals

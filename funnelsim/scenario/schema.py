@@ -60,6 +60,7 @@ def _sums_to_one(table: dict[str, float] | None, what: str, hint: str) -> dict[s
             raise ValueError(f"{what} sum to {total:g}, not 1{HINT}{hint}")
     return table
 
+
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
@@ -76,16 +77,23 @@ class DwellSpec(_Strict):
 
     dist: Literal["exponential", "gamma", "lognormal", "weibull", "fixed"] = "exponential"
     mean: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = Field(
-        None, description="Mean days in the stage (instead of `dwell_days`).")
+        None, description="Mean days in the stage (instead of `dwell_days`)."
+    )
     shape: Positive | None = Field(
-        None, description="Gamma or Weibull shape, or lognormal σ (of the log of the dwell).")
+        None, description="Gamma or Weibull shape, or lognormal σ (of the log of the dwell)."
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> DwellSpec:
         if self.dist in ("gamma", "lognormal", "weibull") and self.shape is None:
-            raise ValueError(f"a {self.dist} dwell needs `shape`{HINT}"
-                             + ("σ of the log of the dwell, e.g. 0.5" if self.dist == "lognormal"
-                                else "e.g. `shape: 3`; 1 is the exponential"))
+            raise ValueError(
+                f"a {self.dist} dwell needs `shape`{HINT}"
+                + (
+                    "σ of the log of the dwell, e.g. 0.5"
+                    if self.dist == "lognormal"
+                    else "e.g. `shape: 3`; 1 is the exponential"
+                )
+            )
         if self.dist in ("exponential", "fixed") and self.shape is not None:
             raise ValueError(f"an {self.dist} dwell has no `shape`")
         return self
@@ -105,17 +113,23 @@ class StageSpec(_Strict):
     """One stage: either mean dwell + routing, or hazard rates per day."""
 
     dwell_days: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = Field(
-        None, description="Mean time in the stage before the next event, in days.")
+        None, description="Mean time in the stage before the next event, in days."
+    )
     next: dict[str, Probability] | None = Field(
-        None, description="Where people go when they leave: target stage → probability (sums to 1).")
+        None, description="Where people go when they leave: target stage → probability (sums to 1)."
+    )
     rates: dict[str, NonNegative] | None = Field(
-        None, description="Alternative to dwell_days + next: target stage → hazard rate per day.")
+        None, description="Alternative to dwell_days + next: target stage → hazard rate per day."
+    )
     dwell: DwellSpec | None = Field(
-        None, description="Dwell distribution, e.g. `{dist: gamma, mean: 10, shape: 3}`.")
+        None, description="Dwell distribution, e.g. `{dist: gamma, mean: 10, shape: 3}`."
+    )
     capacity: CapacitySpec | None = None
     referrals_per_day: NonNegative = Field(
-        0.0, description="Word of mouth: contacts per day each person in this stage makes; "
-                         "each contact is a new arrival (channel `referral`).")
+        0.0,
+        description="Word of mouth: contacts per day each person in this stage makes; "
+        "each contact is a new arrival (channel `referral`).",
+    )
     description: str = ""
 
     @property
@@ -137,12 +151,14 @@ class StageSpec(_Strict):
             raise ValueError("give either `dwell_days` + `next` or `rates`, not both")
         if self.capacity is not None:
             if self.next is None:
-                raise ValueError("a stage with `capacity` needs `next`: where people go after "
-                                 "their service")
+                raise ValueError(
+                    "a stage with `capacity` needs `next`: where people go after their service"
+                )
             return self
         if not routing and self.rates is None:
-            raise ValueError("give `dwell_days` and `next` (or `rates`; `rates: {}` for a stage "
-                             "nobody leaves)")
+            raise ValueError(
+                "give `dwell_days` and `next` (or `rates`; `rates: {}` for a stage nobody leaves)"
+            )
         if routing and (self.mean_days is None or self.next is None):
             missing = "next" if self.next is None else "dwell_days"
             raise ValueError(f"`{missing}` is missing: `dwell_days` and `next` go together")
@@ -151,8 +167,11 @@ class StageSpec(_Strict):
     @field_validator("next")
     @classmethod
     def _routing_sums_to_one(cls, value: dict[str, float] | None) -> dict[str, float] | None:
-        return _sums_to_one(value, "routing probabilities in `next`",
-                            "the shares of people leaving to each target must add up to 1")
+        return _sums_to_one(
+            value,
+            "routing probabilities in `next`",
+            "the shares of people leaving to each target must add up to 1",
+        )
 
     def rate_table(self) -> dict[str, float]:
         """Hazard rates per day to each target."""
@@ -180,8 +199,10 @@ class Horizon(_Strict):
     periods: Annotated[int, Field(gt=0, le=100_000)]
     step: Literal["day", "week"] = "day"
     dt_days: Annotated[float, Field(gt=0.0, le=1.0)] | None = Field(
-        None, description="Simulation clock step in days (default: chosen from the fastest "
-                          "stage, at most one day).")
+        None,
+        description="Simulation clock step in days (default: chosen from the fastest "
+        "stage, at most one day).",
+    )
 
     @property
     def step_days(self) -> float:
@@ -193,15 +214,19 @@ class Population(_Strict):
 
     initial: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
     market_size: Annotated[int, Field(gt=0)] | None = Field(
-        None, description="People who could ever arrive. With it, arrivals come from the "
-                          "unaware pool and slow down as it empties (`arrivals.per_day` is the "
-                          "rate while everyone is unaware).")
+        None,
+        description="People who could ever arrive. With it, arrivals come from the "
+        "unaware pool and slow down as it empties (`arrivals.per_day` is the "
+        "rate while everyone is unaware).",
+    )
 
     @model_validator(mode="after")
     def _fits(self) -> Population:
         if self.market_size is not None and sum(self.initial.values()) > self.market_size:
-            raise ValueError(f"`initial` puts {sum(self.initial.values())} people in the funnel, "
-                             f"more than `market_size` {self.market_size}")
+            raise ValueError(
+                f"`initial` puts {sum(self.initial.values())} people in the funnel, "
+                f"more than `market_size` {self.market_size}"
+            )
         return self
 
 
@@ -211,15 +236,17 @@ class Arrivals(_Strict):
     per_day: NonNegative
     stage: str | None = Field(None, description="Stage arrivals enter (default: funnel entry).")
     channels: dict[str, NonNegative] | None = Field(
-        None, description="Share of arrivals by channel (sums to 1).")
+        None, description="Share of arrivals by channel (sums to 1)."
+    )
 
     @field_validator("channels")
     @classmethod
     def _shares(cls, value: dict[str, float] | None) -> dict[str, float] | None:
         if value is not None and not value:
             raise ValueError("`channels` is empty: name at least one channel or drop the key")
-        return _sums_to_one(value, "channel shares",
-                            "the channel shares of arrivals must add up to 1")
+        return _sums_to_one(
+            value, "channel shares", "the channel shares of arrivals must add up to 1"
+        )
 
 
 class SpendSpec(_Strict):
@@ -252,17 +279,20 @@ class EffectSpec(_Strict):
     @classmethod
     def _edge_form(cls, value: str | None) -> str | None:
         if value is not None and not EDGE_PATTERN.match(value):
-            raise ValueError(f"edge {value!r} should read `source -> target`{HINT}"
-                             "e.g. `desire -> conversion`")
+            raise ValueError(
+                f"edge {value!r} should read `source -> target`{HINT}e.g. `desire -> conversion`"
+            )
         return value
 
     @model_validator(mode="after")
     def _target(self) -> EffectSpec:
         if (self.edge is None) == (self.arrivals is None):
-            raise ValueError("give exactly one of `edge` (e.g. `desire -> conversion`) or "
-                             f"`arrivals` (a channel){HINT}one effect per list item, e.g. "
-                             "`{edge: desire -> conversion, lift: 2}` or `{arrivals: social, "
-                             "lift: 1.5}`")
+            raise ValueError(
+                "give exactly one of `edge` (e.g. `desire -> conversion`) or "
+                f"`arrivals` (a channel){HINT}one effect per list item, e.g. "
+                "`{edge: desire -> conversion, lift: 2}` or `{arrivals: social, "
+                "lift: 1.5}`"
+            )
         return self
 
     def edge_pair(self) -> tuple[str, str]:
@@ -279,9 +309,11 @@ class CampaignSpec(_Strict):
     end: dt.date | None = Field(None, description="Last day, inclusive (default: horizon end).")
     spend: SpendSpec | None = None
     carryover: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
-        0.0, description="Share of yesterday's adstock that still works today, in [0, 1).")
+        0.0, description="Share of yesterday's adstock that still works today, in [0, 1)."
+    )
     half_saturation: Positive | None = Field(
-        None, description="Adstocked spend per day that gives half the full effect.")
+        None, description="Adstocked spend per day that gives half the full effect."
+    )
     shape: Positive = Field(1.0, description="Hill exponent of the saturation curve.")
     effects: list[EffectSpec] = Field(min_length=1)
     segments: list[str] = Field(default_factory=list, description="Personas it reaches (all).")
@@ -293,16 +325,20 @@ class CampaignSpec(_Strict):
     def _after_start(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
         start = info.data.get("start")
         if value is not None and start is not None and value < start:
-            raise ValueError(f"`end` {value} is before `start` {start}{HINT}a window runs "
-                             "from `start` to `end`, both days included")
+            raise ValueError(
+                f"`end` {value} is before `start` {start}{HINT}a window runs "
+                "from `start` to `end`, both days included"
+            )
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignSpec:
         if self.spend is not None and self.half_saturation is None:
-            raise ValueError("a campaign with `spend` needs `half_saturation` (the daily spend "
-                             f"that gives half of the full lift){HINT}e.g. the spend per day "
-                             "you plan; pressure is then about ½ on such a day")
+            raise ValueError(
+                "a campaign with `spend` needs `half_saturation` (the daily spend "
+                f"that gives half of the full lift){HINT}e.g. the spend per day "
+                "you plan; pressure is then about ½ on such a day"
+            )
         return self
 
 
@@ -312,7 +348,8 @@ class SegmentSpec(_Strict):
     share: Positive
     description: str = ""
     stages: dict[str, StageSpec] = Field(
-        default_factory=dict, description="Stages that behave differently for this persona.")
+        default_factory=dict, description="Stages that behave differently for this persona."
+    )
 
 
 class Economics(_Strict):
@@ -320,7 +357,8 @@ class Economics(_Strict):
 
     value_per_conversion: NonNegative = 0.0
     value_per_entry: dict[str, NonNegative] = Field(
-        default_factory=dict, description="Value of each entry into other stages.")
+        default_factory=dict, description="Value of each entry into other stages."
+    )
     currency: str = ""
 
 
@@ -365,10 +403,12 @@ class Scenario(_Strict):
     baseline: Baseline = Field(default_factory=Baseline)
     variants: dict[str, VariantSpec] = Field(default_factory=dict)
     common_random_numbers: bool = Field(
-        True, description="Replicate r of every variant uses the same random streams.")
+        True, description="Replicate r of every variant uses the same random streams."
+    )
     replicates: Annotated[int, Field(gt=0, le=1_000_000)] = 500
     seed: Annotated[int, Field(ge=0)] | None = Field(
-        None, description="Random seed; omitted → a fresh one, recorded in scenario.resolved.yaml.")
+        None, description="Random seed; omitted → a fresh one, recorded in scenario.resolved.yaml."
+    )
     engine: Literal["counts", "expected", "agents"] = "counts"
     outputs: Outputs = Field(default_factory=Outputs)
 
@@ -380,7 +420,9 @@ def json_schema() -> dict:
     schema = Scenario.model_json_schema()
     funnel = schema["properties"]["funnel"]
     ref = {k: funnel.pop(k) for k in list(funnel) if k in ("$ref", "allOf")}
-    funnel["anyOf"] = [ref if "$ref" in ref else ref.get("allOf", [{}])[0],
-                       {"type": "string", "description": "preset name or path to a funnel YAML"}]
+    funnel["anyOf"] = [
+        ref if "$ref" in ref else ref.get("allOf", [{}])[0],
+        {"type": "string", "description": "preset name or path to a funnel YAML"},
+    ]
     schema["title"] = "funnelsim scenario"
     return schema

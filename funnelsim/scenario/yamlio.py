@@ -29,8 +29,14 @@ def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
-def _walk(node: yaml.Node, path: tuple, label: str, out: LineMap, dups: list[Problem],
-          inside: tuple[yaml.Node, ...] = ()) -> None:
+def _walk(
+    node: yaml.Node,
+    path: tuple,
+    label: str,
+    out: LineMap,
+    dups: list[Problem],
+    inside: tuple[yaml.Node, ...] = (),
+) -> None:
     """Record the line of every key under ``node``; report keys given twice in one mapping
     (a silent overwrite is a classic YAML trap). ``inside``: the enclosing nodes, so that a
     recursive alias (``&a [*a]``) is not walked forever."""
@@ -44,10 +50,15 @@ def _walk(node: yaml.Node, path: tuple, label: str, out: LineMap, dups: list[Pro
             key = key_node.value
             line = key_node.start_mark.line + 1
             if isinstance(key_node, yaml.ScalarNode) and key in seen:
-                dups.append(Problem(path + (key,),
-                                    f"duplicate key {key!r} (first on line {seen[key]})",
-                                    "YAML keeps only the last one: remove or rename one of them",
-                                    file=label, line=line))
+                dups.append(
+                    Problem(
+                        path + (key,),
+                        f"duplicate key {key!r} (first on line {seen[key]})",
+                        "YAML keeps only the last one: remove or rename one of them",
+                        file=label,
+                        line=line,
+                    )
+                )
             elif isinstance(key_node, yaml.ScalarNode):
                 seen[key] = line
             _walk(value_node, path + (key,), label, out, dups, inside)
@@ -57,7 +68,9 @@ def _walk(node: yaml.Node, path: tuple, label: str, out: LineMap, dups: list[Pro
             _walk(item, path + (i,), label, out, dups, inside)
 
 
-def read_yaml(path: str | Path, prefix: tuple = (), label: str | None = None) -> tuple[Any, LineMap]:
+def read_yaml(
+    path: str | Path, prefix: tuple = (), label: str | None = None
+) -> tuple[Any, LineMap]:
     """Parse a YAML file; return the data and the line of each key path.
 
     Raises :class:`ScenarioError` for a missing file, invalid YAML or duplicate keys, with
@@ -69,8 +82,9 @@ def read_yaml(path: str | Path, prefix: tuple = (), label: str | None = None) ->
     return data, lines
 
 
-def read_yaml_with_problems(path: str | Path, prefix: tuple = (),
-                            label: str | None = None) -> tuple[Any, LineMap, list[Problem]]:
+def read_yaml_with_problems(
+    path: str | Path, prefix: tuple = (), label: str | None = None
+) -> tuple[Any, LineMap, list[Problem]]:
     """Like :func:`read_yaml`, but duplicate keys come back as problems (the last value
     wins), so that they can be reported together with everything else in the file.
 
@@ -79,14 +93,19 @@ def read_yaml_with_problems(path: str | Path, prefix: tuple = (),
     path = Path(path)
     label = label or str(path)
     if not path.is_file():
-        hint = "check the path; it is relative to the folder you run from" if not prefix else \
-            "paths in a scenario are relative to the scenario file's folder"
+        hint = (
+            "check the path; it is relative to the folder you run from"
+            if not prefix
+            else "paths in a scenario are relative to the scenario file's folder"
+        )
         what = "is a folder, not a file" if path.is_dir() else "not found"
         raise ScenarioError([Problem(prefix, f"file {what}: {path}", hint, file=label)], label)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError([Problem(prefix, f"cannot read file: {exc}", file=label)], label) from None
+        raise ScenarioError(
+            [Problem(prefix, f"cannot read file: {exc}", file=label)], label
+        ) from None
     try:
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
@@ -108,5 +127,10 @@ def _syntax_problem(exc: yaml.YAMLError, prefix: tuple, label: str) -> Problem:
         started = context_mark.line + 1 if context_mark is not None else None
         since = f" that starts on line {started}" if started not in (None, line) else ""
         message += f" ({context}{since})"
-    return Problem(prefix, message, "check indentation, colons, brackets and quotes near this line",
-                   file=label, line=line)
+    return Problem(
+        prefix,
+        message,
+        "check indentation, colons, brackets and quotes near this line",
+        file=label,
+        line=line,
+    )
