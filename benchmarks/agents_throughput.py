@@ -28,9 +28,8 @@ Contenders, one replicate per timing, interleaved, best of ``--repeats``:
   ``expand_phases=False`` (compilation is outside the timing).
 * ``engine+log``: the same with ``record=True`` (event log kept).
 
-Each timing starts after ``gc.collect()``: a finished run leaves its environment (pending
-processes, closures) as cyclic garbage, which would otherwise be collected during, and
-charged to, whichever contender runs next.
+Each timing starts after an untimed ``gc.collect()``: a finished run leaves its
+environment as cyclic garbage that would otherwise be charged to the next contender.
 
 Repeat i uses seed ``seed + i`` for all three (same Philox key from
 ``replicate_keys``), so the transition totals of bare loop and engine are compared
@@ -77,8 +76,9 @@ def journey() -> Funnel:
     return Funnel.from_routing(DWELL, NEXT, goal="conversion")
 
 
-def bare_simpy(funnel: Funnel, population: int, per_day: float, days: float,
-               seed: int) -> tuple[int, int]:
+def bare_simpy(
+    funnel: Funnel, population: int, per_day: float, days: float, seed: int
+) -> tuple[int, int]:
     """The minimal simpy loop; returns (starts, transitions) within ``[0, days)``."""
     draws = _Draws(np.random.Generator(np.random.Philox(key=replicate_keys(seed, 1)[0])))
     exp, uniform = draws.exp, draws.uniform
@@ -131,39 +131,51 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5,000 people, 100/day, 60 days")
     parser.add_argument("--seed", type=int, default=20260101)
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="interleaved timings per contender, best kept (default 30, quick 3)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="interleaved timings per contender, best kept (default 30, quick 3)",
+    )
     args = parser.parse_args()
 
     population, per_day, days = (5_000, 100.0, 60) if args.quick else (20_000, 300.0, 90)
-    repeats = args.repeats or (3 if args.quick else 30)
+    repeats = max(2, args.repeats or (3 if args.quick else 30))
     funnel = journey()
-    model = compile_model(funnel, start="2026-01-01", periods=days,
-                          initial={ENTRY: float(population)}, arrivals_per_day=per_day,
-                          expand_phases=False)
+    model = compile_model(
+        funnel,
+        start="2026-01-01",
+        periods=days,
+        initial={ENTRY: float(population)},
+        arrivals_per_day=per_day,
+        expand_phases=False,
+    )
     plain, logged = get_engine("agents"), get_engine("agents", record=True)
 
-    def run_bare(seed: int) -> tuple[int, int]:
-        return bare_simpy(funnel, population, per_day, days, seed)
-
     def run_engine(engine):
-        def go(seed: int) -> tuple[int, int]:
+        def go(seed: int) -> tuple[int, int]:  # (starts, transitions), as bare_simpy
             raw = engine.run(model, 1, seed)
             return int(raw.initial.sum() + raw.arrivals.sum()), int(raw.flows.sum())
+
         return go
 
-    contenders = {"bare simpy": run_bare, "engine": run_engine(plain),
-                  "engine+log": run_engine(logged)}
-    print(f"journey: bike shop, {funnel.n_stages - 1} stages + lost, {len(funnel.edges)} edges; "
-          f"{population:,} initial in {ENTRY}, Poisson arrivals {per_day:g}/day, {days} days; "
-          f"seed {args.seed}")
-    print("event = one stage transition (edge move, into lost included) "
-          "or one customer start (initial or arrival)")
+    contenders = {
+        "bare simpy": lambda seed: bare_simpy(funnel, population, per_day, days, seed),
+        "engine": run_engine(plain),
+        "engine+log": run_engine(logged),
+    }
+    print(
+        f"journey: bike shop, {funnel.n_stages - 1} stages + lost, {len(funnel.edges)} edges; "
+        f"{population:,} initial in {ENTRY}, Poisson arrivals {per_day:g}/day, {days} days; "
+        f"seed {args.seed}"
+    )
+    print(
+        "event = one stage transition (edge move, into lost included) "
+        "or one customer start (initial or arrival)"
+    )
 
-    small = compile_model(funnel, start="2026-01-01", periods=5, initial={ENTRY: 500.0},
-                          arrivals_per_day=50.0, expand_phases=False)
-    plain.run(small, 1, 0)  # warm-up (imports, caches)
-    bare_simpy(funnel, 500, 50.0, 5, 0)
+    for fn in contenders.values():
+        fn(args.seed - 1)  # warm-up (imports, caches, allocator)
 
     seconds: dict[str, list[float]] = {name: [] for name in contenders}
     counts: dict[str, list[tuple[int, int]]] = {name: [] for name in contenders}
@@ -175,19 +187,25 @@ def main() -> None:
             seconds[name].append(time.perf_counter() - t0)
             counts[name].append(got)
 
-    print(f"\none replicate per timing, best of {repeats} (contenders interleaved, "
-          "repeat i uses seed + i):")
-    print(f"  {'contender':<12} {'events':>10} {'starts':>8} {'moves':>9} {'seconds':>9} "
-          f"{'worst s':>8} {'events/s':>10} {'vs bare':>8}")
+    print(
+        f"\none replicate per timing, best of {repeats} (contenders interleaved, "
+        "repeat i uses seed + i):"
+    )
+    print(
+        f"  {'contender':<12} {'events':>10} {'starts':>8} {'moves':>9} {'seconds':>9} "
+        f"{'worst s':>8} {'events/s':>10} {'vs bare':>8}"
+    )
     rate: dict[str, float] = {}
     for name in contenders:
         per = [(a + m) / t for (a, m), t in zip(counts[name], seconds[name])]
         best = int(np.argmax(per))
         rate[name] = per[best]
         a, m = counts[name][best]
-        print(f"  {name:<12} {a + m:>10,} {a:>8,} {m:>9,} {seconds[name][best]:9.3f} "
-              f"{max(seconds[name]):8.3f} {rate[name]:10,.0f} "
-              f"{rate[name] / rate['bare simpy']:8.3f}")
+        print(
+            f"  {name:<12} {a + m:>10,} {a:>8,} {m:>9,} {seconds[name][best]:9.3f} "
+            f"{max(seconds[name]):8.3f} {rate[name]:10,.0f} "
+            f"{rate[name] / rate['bare simpy']:8.3f}"
+        )
     for name in ("engine", "engine+log"):
         ratio = rate[name] / rate["bare simpy"]
         verdict = "meets" if ratio >= 0.5 else "MISSES"
@@ -195,18 +213,21 @@ def main() -> None:
 
     exact = expected_transitions(funnel, population, per_day, days)
     starts_exact = population + per_day * days
-    print(f"\ntransition totals over the {repeats} seeds (same work check; "
-          f"exact mean {exact:,.0f} moves, {starts_exact:,.0f} starts):")
+    print(
+        f"\ntransition totals over the {repeats} seeds (same work check; "
+        f"exact mean {exact:,.0f} moves, {starts_exact:,.0f} starts):"
+    )
     moves = {name: np.array([m for _, m in counts[name]], float) for name in contenders}
     for name, m in moves.items():
-        se = m.std(ddof=1) / np.sqrt(len(m)) if len(m) > 1 else float("nan")
-        print(f"  {name:<12} mean {m.mean():>10,.1f}  sd {m.std(ddof=1) if len(m) > 1 else 0:7.1f}"
-              f"  vs exact {(m.mean() - exact) / se:+6.2f} se")
+        sd = m.std(ddof=1)
+        z = (m.mean() - exact) / (sd / np.sqrt(repeats))
+        print(f"  {name:<12} mean {m.mean():>10,.1f}  sd {sd:7.1f}  vs exact {z:+6.2f} se")
     d = moves["engine"] - moves["bare simpy"]  # paired: same key, partly shared draws
-    if len(d) > 1:
-        z = d.mean() / (d.std(ddof=1) / np.sqrt(len(d)))
-        print(f"  engine - bare: {d.mean():+,.1f} moves per run, paired over seeds ({z:+.2f} se; "
-              f"{'within' if abs(z) < 3 else 'OUTSIDE'} sampling noise)")
+    z = d.mean() / (d.std(ddof=1) / np.sqrt(repeats))
+    print(
+        f"  engine - bare: {d.mean():+,.1f} moves per run, paired over seeds ({z:+.2f} se; "
+        f"{'within' if abs(z) < 3 else 'OUTSIDE'} sampling noise)"
+    )
     if any(counts["engine"][i] != counts["engine+log"][i] for i in range(repeats)):
         print("  WARNING: engine and engine+log disagree on the same seed")
 

@@ -29,6 +29,7 @@ def test_run_writes_every_output_and_prints_a_table(tmp_path):
         "plots/dropoff.png",
         "plots/funnel.png",
         "plots/occupancy.png",
+        "report.html",
         "results.nc",
         "scenario.resolved.yaml",
         "summary.csv",
@@ -125,6 +126,10 @@ def test_plans_are_compared_at_a_glance(tmp_path):
         "pressure.png",
         "uplift.png",
     ]
+    report = (out / "report.html").read_text()
+    assert report.count("data:image/png;base64,") == 6  # every plot inlined: readable offline
+    assert all(name in report for name in ("instagram", "holiday_sale", "full_plan"))
+    assert '<tr class="best"><td>' + winner in report
     by_channel = pd.read_csv(out / "summary_by_channel.csv")
     assert {"store", "search", "social", "referral"} <= set(by_channel["channel"])
 

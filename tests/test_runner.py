@@ -164,6 +164,7 @@ def test_existing_output_folder_is_replaced_whole_or_not_at_all(minimal, tmp_pat
     monkeypatch.undo()
     write_outputs(result, out, plots=False)
     assert sorted(p.name for p in out.iterdir()) == [
+        "report.html",
         "results.nc",
         "summary.csv",
         "summary_by_channel.csv",

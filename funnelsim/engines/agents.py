@@ -107,6 +107,7 @@ def _simulate(
     varying = model.slot_rates.shape[0] > 1
     # fast path: exponential dwell and constant rates → one exponential and one uniform
     rate_total = base_total.tolist()
+    arrival_comp = model.arrival_comp.tolist()
     cum_share = [(np.cumsum(row) / row.sum()).tolist() if row.sum() > 0 else [] for row in base]
     exponential = [d.is_exponential for d in model.dwell]
     dwell = list(model.dwell)
@@ -141,7 +142,7 @@ def _simulate(
     busy = [0.0] * len(q_index)
 
     def log(cid: int, comp: int, now: float) -> None:
-        if record and (record_lost or stage_of[comp] != lost):
+        if record_lost or stage_of[comp] != lost:
             ev_c.append(cid)
             ev_t.append(now)
             ev_s.append(stage_of[comp])
@@ -183,14 +184,15 @@ def _simulate(
                 return  # the contact reached someone already aware
             unaware[0] -= 1
         arrivals[min(int(now / period_days), t_n - 1) * k_cells + cell] += 1
-        comp = int(model.arrival_comp[cell])
+        comp = arrival_comp[cell]
         entries[(min(int(now / period_days), t_n - 1) * s + stage_of[comp]) * k_cells + cell] += 1
         env.process(customer(next_id[0], comp, now))
         next_id[0] += 1
 
     def customer(cid: int, comp: int, now: float) -> simpy.events.ProcessGenerator:
         occ[stage_of[comp]] += 1
-        log(cid, comp, now)
+        if record:
+            log(cid, comp, now)
         while True:
             stage = stage_of[comp]
             if stage in capacity:
@@ -216,7 +218,7 @@ def _simulate(
                     continue
                 slot = _route(comp, env.now)
             else:
-                stays = base_total[comp] <= 0  # nobody leaves this stage
+                stays = rate_total[comp] <= 0  # nobody leaves this stage
                 tau, slot = (horizon - env.now, -1) if stays else exit_time(comp, env.now)
                 if referral is not None and referral[comp] > 0:
                     span = min(tau, horizon - env.now)
@@ -247,7 +249,8 @@ def _simulate(
         occ[stage_of[target]] += 1
         flows[p * s * s + edge] += 1
         entries[(p * s + stage_of[target]) * k_cells + cell_of[target]] += 1
-        log(cid, target, now)
+        if record:
+            log(cid, target, now)
 
     def external() -> simpy.events.ProcessGenerator:
         rates = model.external_rate

@@ -76,8 +76,9 @@ def write_outputs(
     plots: bool = True,
 ) -> Path:
     """Write ``summary.csv``, ``summary_by_channel.csv``, ``summary_by_segment.csv``,
-    ``summary_queues.csv`` (capacity stages), ``timeseries.csv``, ``results.nc``, plots
-    and ``scenario.resolved.yaml`` into ``out_dir`` (atomically). Returns the folder."""
+    ``summary_queues.csv`` (capacity stages), ``timeseries.csv``, ``results.nc``, plots,
+    ``report.html`` and ``scenario.resolved.yaml`` into ``out_dir`` (atomically).
+    Returns the folder."""
     out_dir = Path(out_dir)
     with atomic_folder(out_dir) as tmp:
         result.summary().to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
@@ -93,8 +94,12 @@ def write_outputs(
         if resolved is not None:
             text = yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True)
             (tmp / "scenario.resolved.yaml").write_text(text, encoding="utf-8")
+        drawn = []
         if plots:
             from funnelsim.report.plots import save_standard_plots
 
-            save_standard_plots(result, tmp / "plots")
+            drawn = save_standard_plots(result, tmp / "plots")
+        from funnelsim.report.html import write_report
+
+        write_report(result, tmp, drawn)
     return out_dir
