@@ -96,8 +96,8 @@ def write_report(result: SimulationResult, folder: str | Path, plots: list[Path]
         parts += ["<h2>Queues</h2>", _table(queues)]
     for path in plots:
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-        parts.append(f"<h2>{html.escape(Path(path).stem)}</h2>")
-        parts.append(f"<img alt='{html.escape(Path(path).stem)}' src='data:image/png;base64,{data}'>")
+        name = html.escape(Path(path).stem)
+        parts.append(f"<h2>{name}</h2><img alt='{name}' src='data:image/png;base64,{data}'>")
     page = (
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
         f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n"
