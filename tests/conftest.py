@@ -13,8 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 
 
-@pytest.fixture
-def bike_funnel() -> Funnel:
+def bike_journey() -> Funnel:
     """The five-stage journey of the issue's minimal scenario (back edges included)."""
     return Funnel.from_routing(
         {"awareness": 14, "interest": 10, "desire": 7, "conversion": 2, "advocacy": 60},
@@ -27,6 +26,11 @@ def bike_funnel() -> Funnel:
         },
         goal="conversion",
     )
+
+
+@pytest.fixture
+def bike_funnel() -> Funnel:
+    return bike_journey()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from scipy import stats
 from funnelsim.dynamics import compile_model
 from funnelsim.engines import ENGINES, get_engine
 
-from .conftest import exact_step
+from .conftest import bike_journey, exact_step
 
 Z_MAX = 4.5  # per-cell bound; ~30 cells per test → family-wise false alarm < 1e-3
 
@@ -106,19 +106,7 @@ def test_expected_engine_with_repeats_and_fine_clock(repeat_funnel):
 
 @pytest.fixture(scope="module")
 def bike_runs():
-    from funnelsim.funnel import Funnel
-
-    funnel = Funnel.from_routing(
-        {"awareness": 14, "interest": 10, "desire": 7, "conversion": 2, "advocacy": 60},
-        {
-            "awareness": {"interest": 0.35, "lost": 0.65},
-            "interest": {"desire": 0.40, "awareness": 0.20, "lost": 0.40},
-            "desire": {"conversion": 0.30, "interest": 0.30, "lost": 0.40},
-            "conversion": {"advocacy": 0.30, "lost": 0.70},
-            "advocacy": {"lost": 1.0},
-        },
-        goal="conversion",
-    )
+    funnel = bike_journey()
     model = compile_model(
         funnel,
         start="2026-11-01",
