@@ -3,7 +3,9 @@
 An engine never looks at YAML or at a :class:`~funnelsim.funnel.Funnel` directly: it
 receives a :class:`CompiledModel`, plain numpy arrays describing
 
-* **compartments**, one per (segment, channel, stage, dwell phase), ordered that way.
+* **compartments**, one per (stage, segment, channel, dwell phase), ordered that way
+  (stage-major: a campaign that changes one stage's draws shifts the random stream of
+  fewer other compartments, which keeps variants' common random numbers closer).
   The channel is the one that brought the person in, carried along so conversions can
   be split by it. A stage with an Erlang (integer-shape gamma) dwell is expanded into
   that many exponential phases for the count engines (method of stages); campaigns
@@ -132,16 +134,21 @@ class CompiledModel:
 
 
 def choose_dt(
-    funnel: Funnel | Sequence[Funnel], step_days: float, max_hazard_step: float = 0.5
+    funnel: Funnel | Sequence[Funnel], step_days: float, max_hazard_step: float = 0.1
 ) -> float:
-    """Largest clock step (a whole fraction of a day, at most one day) with λ·dt ≤ 0.5.
+    """Largest clock step (a whole fraction of a day, at most one day) with λ·dt ≤ 0.1
+    for the fastest stage (or dwell phase).
 
-    The engines allow at most one event per person per step, so the step must be
-    short against the shortest mean dwell. ``step_days`` is the reporting step.
+    The count engines move each person at most once per step and count a move at the
+    end of its step, so each move lands about dt/2 later than in continuous time; 0.1
+    keeps that well inside the sampling noise of typical forecasts (on the bike-shop
+    holiday plan: −0.5% conversions at dt = 0.2 days vs −2.2% at one day).
 
-    >>> f = Funnel.from_rates({"a": {"lost": 4.0}}, goal="a")
+    >>> f = Funnel.from_rates({"a": {"lost": 0.05}}, goal="a")
     >>> choose_dt(f, 7.0)
-    0.125
+    1.0
+    >>> choose_dt(Funnel.from_rates({"a": {"lost": 0.5}}, goal="a"), 1.0)
+    0.2
     """
     funnels = [funnel] if isinstance(funnel, Funnel) else list(funnel)
     max_total = max(
@@ -233,12 +240,12 @@ def compile_model(
     seg_share = np.array([seg.share for seg in segs], dtype=float)
     seg_share = seg_share / seg_share.sum()
 
-    # compartments: (segment, channel, stage, phase); index of phase 0 of each stage
+    # compartments: (stage, segment, channel, phase); index of phase 0 of each stage
     first: dict[tuple[int, int, int], int] = {}
     comp_list: list[tuple[int, int, int, int]] = []
-    for g in range(g_n):
-        for h in range(h_n):
-            for i in range(s):
+    for i in range(s):
+        for g in range(g_n):
+            for h in range(h_n):
                 first[g, h, i] = len(comp_list)
                 comp_list += [(g, h, i, p) for p in range(phases[g, i])]
     c_n = len(comp_list)

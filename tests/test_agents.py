@@ -152,8 +152,9 @@ def test_impatient_leads_are_lost_to_waiting():
 
 
 def test_word_of_mouth_contacts_follow_bass():
-    from tests.test_word_of_mouth import M, P, Q, bass
+    from tests.test_word_of_mouth import P, Q, bass
 
+    M = 3000  # noqa: N806 - the market size, as in the Bass model
     funnel = Funnel.from_rates({"adopter": {}}, goal="adopter")
     model = compile_model(
         funnel,

@@ -92,10 +92,9 @@ def test_campaign_changes_only_its_edge_inside_its_window(bike_funnel):
         edge_lifts={("desire", "conversion"): 2.5},
         arrival_lifts={"*": 2.0},
     )
-    plain = compile_model(bike_funnel, start="2026-01-01", periods=30, arrivals_per_day=10)
-    model = compile_model(
-        bike_funnel, start="2026-01-01", periods=30, arrivals_per_day=10, campaigns=[sale]
-    )
+    kw = dict(start="2026-01-01", periods=30, arrivals_per_day=10, dt=1.0)  # a step = a day
+    plain = compile_model(bike_funnel, **kw)
+    model = compile_model(bike_funnel, campaigns=[sale], **kw)
     desire = bike_funnel.index("desire")
     slot = list(model.dest[desire]).index(bike_funnel.index("conversion"))
     ratio = model.slot_rates[:, desire, slot] / plain.slot_rates[0, desire, slot]

@@ -114,6 +114,7 @@ def bike_runs():
         initial={"awareness": 5000},
         arrivals_per_day=300,
         channels={"social": 0.6, "search": 0.3, "store": 0.1},
+        dt=1.0,
     )
     return funnel, model, get_engine("counts").run(model, 2000, seed=7)
 
@@ -173,7 +174,9 @@ def test_counts_arrivals_split_by_channel(bike_runs):
 def test_closed_cohort_is_multinomial(bike_funnel):
     """No arrivals: occupancy of each stage is Binomial(N, p_t[stage]) exactly."""
     n, t, reps = 400, 12, 3000
-    model = compile_model(bike_funnel, start="2026-01-01", periods=t, initial={"awareness": n})
+    model = compile_model(
+        bike_funnel, start="2026-01-01", periods=t, initial={"awareness": n}, dt=1.0
+    )
     raw = get_engine("counts").run(model, reps, seed=11)
     event, stay = exact_step(bike_funnel.rates, 1.0)
     p = np.eye(6)[0] @ np.linalg.matrix_power(event + np.diag(stay), t)
@@ -197,7 +200,7 @@ def test_closed_cohort_is_multinomial(bike_funnel):
 def test_arrivals_only_occupancy_is_poisson(bike_funnel):
     """Poisson arrivals thinned through a Markov chain give Poisson counts: var = mean."""
     reps = 3000
-    model = compile_model(bike_funnel, start="2026-01-01", periods=30, arrivals_per_day=40)
+    model = compile_model(bike_funnel, start="2026-01-01", periods=30, arrivals_per_day=40, dt=1.0)
     raw = get_engine("counts").run(model, reps, seed=5)
     last = raw.occupancy[:, -1, :4].astype(float)
     ratio = last.var(axis=0, ddof=1) / last.mean(axis=0)
@@ -213,6 +216,7 @@ def test_cost_does_not_depend_on_population(bike_funnel):
         periods=30,
         initial={"awareness": 10**9},
         arrivals_per_day=10**7,
+        dt=1.0,
     )
     raw = get_engine("counts").run(model, 3, seed=1)
     assert raw.occupancy.sum(axis=2)[:, -1].min() > 10**9

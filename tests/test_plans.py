@@ -136,8 +136,9 @@ def test_common_random_numbers_narrow_the_uplift_interval():
         widths[crn] = (q.sel(quantile=0.95) - q.sel(quantile=0.05)).values
         assert result.dataset.attrs["common_random_numbers"] == int(crn)
     print("5–95% width of uplift in conversions, CRN vs independent:", widths[True], widths[False])
-    # every variant's interval is at least a quarter narrower with paired streams
-    assert np.all(widths[True] < 0.75 * widths[False])
+    # paired streams narrow every variant's interval, by half on average
+    ratio = widths[True] / widths[False]
+    assert np.all(ratio < 0.65) and ratio.mean() < 0.5
 
 
 def test_channels_are_carried_to_conversion(tmp_path):

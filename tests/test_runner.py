@@ -136,7 +136,7 @@ def test_resolved_scenario_reproduces_the_run(minimal, tmp_path):
     first = run(scenario.model_copy(update={"seed": None}), replicates=8)
     resolved = resolved_scenario(scenario, first)
     assert resolved["seed"] == first.dataset.attrs["seed"]
-    assert resolved["horizon"]["dt_days"] == 1.0
+    assert resolved["horizon"]["dt_days"] == 0.2  # λ·dt ≤ 0.1 for the 2-day conversion stage
     again_path = tmp_path / "again.yaml"
     again_path.write_text(
         yaml.safe_dump(

@@ -175,6 +175,8 @@ def _simulate(
 
     def contacts(times: list[float], g_cell: int) -> simpy.events.ProcessGenerator:
         for at in times:
+            if unaware[0] <= 0:
+                return  # everyone in the market is aware: no contact can bring anyone
             yield env.timeout(at - env.now)
             arrive(g_cell, env.now)
 

@@ -89,7 +89,10 @@ def simulate_replicate(
     c, m = model.dest.shape
     k = model.n_cells
     real = model.slot_edge.ravel() >= 0  # moves that enter a stage (not phase moves)
-    dest = model.dest.ravel()
+    valid = model.dest.ravel() >= 0  # not padding
+    dest = model.dest.ravel()[valid]
+    entry = model.arrival_comp  # one compartment per arrival cell, all distinct
+    whole = np.issubdtype(state.dtype, np.integer)
     moves = np.zeros((model.n_steps, c * m), dtype=state.dtype)
     arrivals = np.zeros((model.n_steps, k), dtype=state.dtype)
     ends = np.zeros((model.n_periods, c), dtype=state.dtype)
@@ -103,8 +106,9 @@ def simulate_replicate(
             new = np.zeros(k, dtype=state.dtype)
         moved, stayed = draw_moves(step, state, model.probs_at(step))
         moved = moved.reshape(-1)
-        state = stayed + group_columns(moved[None], dest, c)[0]
-        np.add.at(state, model.arrival_comp, new)
+        inflow = np.bincount(dest, weights=moved[valid], minlength=c)
+        state = stayed + (inflow.astype(np.int64) if whole else inflow)
+        state[entry] += new
         moves[step] = moved
         arrivals[step] = new
         if (step + 1) % model.steps_per_period == 0:
