@@ -1,0 +1,2 @@
+"""Readers and validation for users' data files (spend today; journeys, CRM snapshots and
+aggregate counts as fitting arrives)."""
