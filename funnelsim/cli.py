@@ -10,7 +10,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -131,7 +131,7 @@ def run(
 
 
 def _simulate(
-    spec, replicates: int | None, seed: int | None, engine_name: str, quiet: bool, **options: object
+    spec, replicates: int | None, seed: int | None, engine_name: str, quiet: bool, **options: Any
 ):  # noqa: ANN001, ANN202 - Scenario and result, imported lazily
     """Run every plan of a scenario with a progress bar (replicates, or simulated days)."""
     from funnelsim.engines import ENGINES

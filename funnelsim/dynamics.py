@@ -122,6 +122,7 @@ class CompiledModel:
         lam = self.external_rate[step if self.external_rate.shape[0] > 1 else 0]
         if self.referral_rate is None:
             return lam
+        assert self.referral_cells is not None and self.segment_shares is not None
         lam = lam.copy()
         lam[self.referral_cells] += float(state @ self.referral_rate) * self.segment_shares
         return lam
@@ -264,7 +265,7 @@ def compile_model(
             base_rates[c, 0] = k * f.rates[i].sum()
             continue
         targets = out_edges[i]
-        dest[c, : len(targets)] = [first[g, h, j] for j in targets]
+        dest[c, : len(targets)] = [first[g, h, int(j)] for j in targets]
         slot_edge[c, : len(targets)] = i * s + targets
         base_rates[c, : len(targets)] = k * f.rates[i, targets]
     stage_of = np.array([i for _, _, i, _ in comp_list])
@@ -279,14 +280,14 @@ def compile_model(
         mult = np.ones((n_steps, c_n, m))
         seg_index = {seg.name: g for g, seg in enumerate(segs)}
         for (src, dst, seg_name), factor in edge_mult.items():
-            i, j = funnel.index(src), funnel.index(dst)
+            i, j = funnel.index(src), funnel.index(dst)  # stage indices of the edge
             hit = (stage_of == i) & (slot_edge == i * s + j).any(axis=1)
             if seg_name is not None:
                 hit &= seg_of == seg_index[seg_name]
-            for c in np.nonzero(hit)[0]:
+            for c in np.nonzero(hit)[0].tolist():
                 mult[:, c, list(slot_edge[c]).index(i * s + j)] *= factor
         phase_moves = (slot_edge[:, 0] < 0) & (dest[:, 0] >= 0)
-        for c in np.nonzero(phase_moves)[0]:
+        for c in np.nonzero(phase_moves)[0].tolist():
             last = (
                 first[comp_list[c][0], comp_list[c][1], stage_of[c]]
                 + phases[seg_of[c], stage_of[c]]

@@ -136,7 +136,9 @@ class Dwell:
             return int(self.shape or 1)
         return None
 
-    def sample(self, rng: np.random.Generator, mean: float, size: int | None = None) -> np.ndarray:
+    def sample(
+        self, rng: np.random.Generator, mean: float, size: int | None = None
+    ) -> np.ndarray | float:
         """Draw dwell times with the given mean."""
         k = self.shape or 1.0
         if self.is_exponential:

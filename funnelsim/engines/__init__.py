@@ -7,12 +7,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from funnelsim.engines.agents import AgentEngine
 from funnelsim.engines.base import Engine, RawRun
 from funnelsim.engines.counts import CountEngine
 from funnelsim.engines.expected import ExpectedEngine
 
-ENGINES: dict[str, type] = {
+ENGINES: dict[str, type[CountEngine] | type[ExpectedEngine] | type[AgentEngine]] = {
     "counts": CountEngine,
     "expected": ExpectedEngine,
     "agents": AgentEngine,
@@ -29,7 +31,7 @@ __all__ = [
 ]
 
 
-def get_engine(name: str, **options: object) -> Engine:
+def get_engine(name: str, **options: Any) -> Engine:
     """An engine instance by name (``counts``, ``expected`` or ``agents``); ``options``
     go to the engine (e.g. ``workers`` for ``agents``)."""
     try:

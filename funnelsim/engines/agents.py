@@ -121,6 +121,7 @@ def _simulate(
             j for j in range(len(stage_of)) if stage_of[j] == lost and cell_of[j] == cell_of[c]
         )
     referral = model.referral_rate.tolist() if model.referral_rate is not None else None
+    referral_cells = model.referral_cells.tolist() if model.referral_cells is not None else []
     market = model.market_size
     unaware = [model.unaware_at_start()]
 
@@ -228,7 +229,7 @@ def _simulate(
                     if n:
                         times = sorted((env.now + span * rng.random(n)).tolist())
                         g = cell_of[comp] // len(model.channels)
-                        env.process(contacts(times, int(model.referral_cells[g])))
+                        env.process(contacts(times, referral_cells[g]))
                 if stays:
                     return
                 yield env.timeout(tau)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -10,8 +10,8 @@ import numpy as np
 
 from funnelsim.dynamics import CompiledModel
 
-#: Called with the number of replicates just finished.
-ProgressCallback = Callable[[int], None]
+#: Called with the work just finished: replicates, or simulated days (``progress_unit``).
+ProgressCallback = Callable[[float], None]
 #: (step, arrivals per day by cell, unaware people or inf) → arrivals by cell in the step
 ArrivalDraw = Callable[[int, np.ndarray, float], np.ndarray]
 #: (step, state by compartment, step probabilities) → moves (C, m) and stayers (C,)
@@ -128,7 +128,7 @@ def simulate_replicate(
 
 
 def stack_replicates(
-    model: CompiledModel, parts: list[tuple[np.ndarray, ...]], initial: np.ndarray
+    model: CompiledModel, parts: Sequence[tuple[np.ndarray, ...]], initial: np.ndarray
 ) -> RawRun:
     """Stack per-replicate outputs of :func:`simulate_replicate` into a :class:`RawRun`."""
     occupancy, flows, arrivals, entries = (np.stack(x) for x in zip(*parts))

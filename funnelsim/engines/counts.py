@@ -48,7 +48,7 @@ class StepStreams:
         state = dict(self._template)
         state["state"] = {"counter": np.array([0, lane, step, 0], dtype=np.uint64), "key": key}
         state["buffer_pos"] = 4
-        self._bits.state = state
+        self._bits.state = state  # type: ignore[assignment]
         return self.rng
 
 

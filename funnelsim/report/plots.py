@@ -146,7 +146,11 @@ def plot_uplift(
         v = up.sel(scenario=name).values
         color = _COLORS[(k + 1) % len(_COLORS)]
         ax.hist(
-            v, bins=bins, color=color, alpha=0.55, label=f"{name}: P(>0) = {np.mean(v > 0):.0%}"
+            v,
+            bins=bins.tolist(),
+            color=color,
+            alpha=0.55,
+            label=f"{name}: P(>0) = {np.mean(v > 0):.0%}",
         )
         ax.axvline(np.mean(v), color=color, lw=1.2)
     ax.axvline(0.0, color="black", lw=1, ls="--")

@@ -25,12 +25,12 @@ from funnelsim.dynamics import REFERRAL
 from funnelsim.errors import Problem, ScenarioError, did_you_mean
 from funnelsim.funnel import LOST
 from funnelsim.scenario.checks import reference_problems, schema_problems
-from funnelsim.scenario.schema import EffectSpec, Scenario, SpendSpec
+from funnelsim.scenario.schema import EffectSpec, Horizon, Scenario, SpendSpec
 
 __all__ = ["variant_raw", "plan_problems", "resolve_campaigns", "horizon_days"]
 
 _PATCHABLE = ("arrivals", "population", "economics")
-_DATE = TypeAdapter(dt.date | None)
+_DATE: TypeAdapter[dt.date | None] = TypeAdapter(dt.date | None)
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
@@ -105,8 +105,8 @@ def _sets(patch: Mapping, path: tuple) -> bool:
 def horizon_days(raw: Mapping) -> tuple[dt.date, dt.date] | None:
     """First and last day of the horizon, if the horizon is valid."""
     try:
-        horizon = Scenario.model_fields["horizon"].annotation.model_validate(raw.get("horizon"))
-    except (ValidationError, AttributeError):
+        horizon = Horizon.model_validate(raw.get("horizon"))
+    except ValidationError:
         return None
     days = int(horizon.periods * horizon.step_days)
     return horizon.start, horizon.start + dt.timedelta(days=days - 1)

@@ -172,8 +172,9 @@ def run(
         models[name] = compile_scenario(plan, engine=engine_name)
         runs[name] = runner.run(models[name], replicates, seed, progress, stream=0 if crn else k)
         if record_journeys:
-            from funnelsim.engines.agents import journeys_frame
+            from funnelsim.engines.agents import AgentEngine, journeys_frame
 
+            assert isinstance(runner, AgentEngine)
             journeys[name] = journeys_frame(models[name], runner.last_events, replicates > 1)
         values[name] = stage_values(plan)
         labels.append(plan.baseline.label if name != BASELINE else scenario.baseline.label)
