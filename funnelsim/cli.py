@@ -100,7 +100,7 @@ def run(
     ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ) -> None:
-    """Forecast a scenario and write summary.csv, timeseries.csv, results.nc and plots."""
+    """Forecast every plan of a scenario; write tables, results.nc, plots and report.html."""
     from funnelsim.scenario import load_scenario, resolved_scenario, write_outputs
 
     try:

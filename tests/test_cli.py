@@ -128,6 +128,7 @@ def test_plans_are_compared_at_a_glance(tmp_path):
     ]
     report = (out / "report.html").read_text()
     assert report.count("data:image/png;base64,") == 6  # every plot inlined: readable offline
+    assert "http" not in report and "<script" not in report
     assert all(name in report for name in ("instagram", "holiday_sale", "full_plan"))
     assert f"<tr class=\"best\"><td class='text'>{winner}</td>" in report
     by_channel = pd.read_csv(out / "summary_by_channel.csv")
