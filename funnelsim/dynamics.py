@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from funnelsim.campaigns import Campaign, rate_multipliers
+from funnelsim.errors import EngineMismatch
 from funnelsim.funnel import Capacity, Dwell, Funnel, step_probabilities
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
     "REFERRAL",
     "EXISTING",
 ]
+
+_USE_AGENTS = " (set `engine: agents` or use --engine agents)"
 
 #: channel of people brought in by word of mouth
 REFERRAL = "referral"
@@ -135,7 +138,10 @@ class CompiledModel:
 
 
 def choose_dt(
-    funnel: Funnel | Sequence[Funnel], step_days: float, max_hazard_step: float = 0.1
+    funnel: Funnel | Sequence[Funnel],
+    step_days: float,
+    max_hazard_step: float = 0.1,
+    phases: bool = True,
 ) -> float:
     """Largest clock step (a whole fraction of a day, at most one day) with λ·dt ≤ 0.1
     for the fastest stage (or dwell phase).
@@ -150,10 +156,17 @@ def choose_dt(
     1.0
     >>> choose_dt(Funnel.from_rates({"a": {"lost": 0.5}}, goal="a"), 1.0)
     0.2
+
+    ``phases=False`` times each stage by its mean dwell alone (the agent engine samples
+    dwell directly; its clock only sets how finely campaigns and arrivals vary).
     """
     funnels = [funnel] if isinstance(funnel, Funnel) else list(funnel)
     max_total = max(
-        float((f.rates.sum(axis=1) * [phases_of(f, s) or 1 for s in f.stages]).max(initial=0.0))
+        float(
+            (f.rates.sum(axis=1) * [(phases_of(f, s) or 1) if phases else 1 for s in f.stages]).max(
+                initial=0.0
+            )
+        )
         for f in funnels
     )
     per_day = max(1, int(np.ceil(max_total / max_hazard_step - 1e-12)))
@@ -207,24 +220,22 @@ def compile_model(
     s = funnel.n_stages
     if expand_phases:
         for stage in funnel.capacity:
-            raise ValueError(f"stage {stage!r} has a capacity: queues need the agents engine")
+            raise EngineMismatch(
+                f"stage {stage!r} has a capacity: queues need the agents engine{_USE_AGENTS}"
+            )
         for f in seg_funnels:
             for stage in f.stages:
                 if phases_of(f, stage) is None:
                     dwell = f.dwell_of(stage)
-                    raise ValueError(
+                    raise EngineMismatch(
                         f"stage {stage!r} has a {dwell.dist} dwell (shape {dwell.shape:g}): the "
                         "count engines handle exponential and whole-number-shape gamma dwell; "
-                        "use the agents engine"
+                        f"use the agents engine{_USE_AGENTS}"
                     )
     phases = np.array(
         [[(phases_of(f, st) if expand_phases else 1) for st in funnel.stages] for f in seg_funnels]
     )
-    dt = (
-        choose_dt(seg_funnels if expand_phases else [_markov(f) for f in seg_funnels], step_days)
-        if dt is None
-        else dt
-    )
+    dt = choose_dt(seg_funnels, step_days, phases=expand_phases) if dt is None else dt
     steps_per_period = int(round(step_days / dt))
     n_steps = periods * steps_per_period
     dates = pd.date_range(pd.Timestamp(start), periods=periods, freq=pd.Timedelta(days=step_days))
@@ -240,6 +251,7 @@ def compile_model(
     g_n, h_n = len(segs), len(chan)
     seg_share = np.array([seg.share for seg in segs], dtype=float)
     seg_share = seg_share / seg_share.sum()
+    seg_index = {seg.name: g for g, seg in enumerate(segs)}
 
     # compartments: (stage, segment, channel, phase); index of phase 0 of each stage
     first: dict[tuple[int, int, int], int] = {}
@@ -278,7 +290,6 @@ def compile_model(
     slot_rates = base_rates[None]
     if edge_mult:
         mult = np.ones((n_steps, c_n, m))
-        seg_index = {seg.name: g for g, seg in enumerate(segs)}
         for (src, dst, seg_name), factor in edge_mult.items():
             i, j = funnel.index(src), funnel.index(dst)  # stage indices of the edge
             hit = (stage_of == i) & (slot_edge == i * s + j).any(axis=1)
@@ -314,7 +325,6 @@ def compile_model(
                 external[0, g * h_n + h] = arrivals_per_day * shares_in[name] * seg_share[g]
     if arrival_mult:
         external = np.repeat(external, n_steps, axis=0)
-        seg_index = {seg.name: g for g, seg in enumerate(segs)}
         for (channel, seg_name), factor in arrival_mult.items():
             hs = range(h_n) if channel == "*" else [chan.index(channel)]
             gs = range(g_n) if seg_name is None else [seg_index[seg_name]]
@@ -358,8 +368,3 @@ def compile_model(
         else tuple(seg_funnels[g].dwell_of(funnel.stages[i]) for g, _, i, _ in comp_list),
         capacity={funnel.index(k): v for k, v in funnel.capacity.items()},
     )
-
-
-def _markov(funnel: Funnel) -> Funnel:
-    """The same funnel with exponential dwell (for choosing the clock of agent models)."""
-    return Funnel(funnel.stages, funnel.rates, goal=funnel.goal, entry=funnel.entry)

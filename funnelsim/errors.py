@@ -6,7 +6,14 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Problem", "FunnelsimError", "ScenarioError", "did_you_mean", "format_path"]
+__all__ = [
+    "EngineMismatch",
+    "Problem",
+    "FunnelsimError",
+    "ScenarioError",
+    "did_you_mean",
+    "format_path",
+]
 
 
 def format_path(path: Sequence[str | int]) -> str:
@@ -59,6 +66,10 @@ class Problem:
 
 class FunnelsimError(Exception):
     """Base class for errors funnelsim reports to users without a traceback."""
+
+
+class EngineMismatch(FunnelsimError, ValueError):
+    """The scenario needs something the chosen engine cannot do (queues, non-Erlang dwell)."""
 
 
 class ScenarioError(FunnelsimError):

@@ -119,24 +119,18 @@ class SimulationResult:
     def from_runs(
         cls,
         runs: Mapping[str, RawRun],
-        models: CompiledModel | Mapping[str, CompiledModel],
+        models: Mapping[str, CompiledModel],
         attrs: Mapping[str, object] | None = None,
-        value: Mapping[str, Mapping[str, float]] | Mapping[str, float] | None = None,
+        values: Mapping[str, Mapping[str, float]] | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> SimulationResult:
-        """Stack raw engine runs (one per scenario name) into a labelled result.
-
-        ``models`` is one compiled model for all, or one per scenario; ``value`` is money
-        per stage entry, for all scenarios or per scenario.
-        """
-        parts = []
-        for name, raw in runs.items():
-            model = models[name] if isinstance(models, Mapping) else models
-            val = (
-                value.get(name)
-                if value and isinstance(next(iter(value.values())), Mapping)
-                else value
-            )
-            parts.append(scenario_dataset(raw, model, val))  # type: ignore[arg-type]
+        """Stack raw engine runs (one per scenario name, the baseline first) into a
+        labelled result. ``models``, ``values`` (money per stage entry) and ``labels``
+        are keyed by scenario name too."""
+        parts = [
+            scenario_dataset(raw, models[name], (values or {}).get(name))
+            for name, raw in runs.items()
+        ]
         ds = xr.concat(
             parts,
             dim=pd.Index(list(runs), name="scenario"),
@@ -146,7 +140,8 @@ class SimulationResult:
             coords="minimal",
             compat="override",
         )
-        first = models[next(iter(runs))] if isinstance(models, Mapping) else models
+        ds.coords["label"] = ("scenario", [(labels or {}).get(n, n) for n in runs])
+        first = models[next(iter(runs))]
         ds.attrs = {
             "goal": first.funnel.goal,
             "entry": first.funnel.entry,
@@ -301,10 +296,7 @@ class SimulationResult:
                 )
             )
         table = pd.concat(frames, ignore_index=True)
-        order = {s: i for i, s in enumerate(self.scenarios)}
-        table["_s"] = table["scenario"].map(order)
-        table = table.sort_values(["_s"], kind="stable").drop(columns="_s")
-        return table.reset_index(drop=True)[
+        return self._in_scenario_order(table)[
             ["scenario", "metric", "mean"] + [_qname(q) for q in quantiles]
         ]
 
@@ -325,10 +317,7 @@ class SimulationResult:
             }
         )
         table = _long(parts, quantiles, extra=[dim])
-        order = {s: i for i, s in enumerate(self.scenarios)}
-        table["_s"] = table["scenario"].map(order)
-        table = table.sort_values(["_s"], kind="stable").drop(columns="_s")
-        return table.reset_index(drop=True)
+        return self._in_scenario_order(table)
 
     def summary_queues(self, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame | None:
         """Long table ``scenario, queue, metric, mean, p05, p50, p95`` of the capacity
@@ -356,9 +345,13 @@ class SimulationResult:
         cols = ["scenario", "period", "stage"] + [
             c for c in table.columns if c.startswith(("occupancy_", "entries_"))
         ]
+        return self._in_scenario_order(table)[cols]
+
+    def _in_scenario_order(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Rows sorted by scenario as in the result (baseline first), stable otherwise."""
         order = {s: i for i, s in enumerate(self.scenarios)}
         table = table.sort_values("scenario", key=lambda c: c.map(order), kind="stable")
-        return table[cols].reset_index(drop=True)
+        return table.reset_index(drop=True)
 
     # ----------------------------------------------------------------- files
     def to_netcdf(self, path: str | Path) -> None:

@@ -115,11 +115,8 @@ def _simulate(
         speed = (model.slot_rates.sum(axis=2) / np.where(base_total > 0, base_total, 1.0)).T
         speed_rows = speed.tolist()  # (C, n_steps)
         step_rates = model.slot_rates
-    lost_comp = [0] * len(stage_of)
-    for c in range(len(stage_of)):
-        lost_comp[c] = next(
-            j for j in range(len(stage_of)) if stage_of[j] == lost and cell_of[j] == cell_of[c]
-        )
+    lost_of_cell = {cell_of[c]: c for c in range(len(stage_of)) if stage_of[c] == lost}
+    lost_comp = [lost_of_cell[cell] for cell in cell_of]
     referral = model.referral_rate.tolist() if model.referral_rate is not None else None
     referral_cells = model.referral_cells.tolist() if model.referral_cells is not None else []
     market = model.market_size

@@ -15,7 +15,7 @@ import numpy as np
 from funnelsim import __version__
 from funnelsim.dynamics import CompiledModel, Segment, compile_model
 from funnelsim.engines import get_engine
-from funnelsim.errors import FunnelsimError
+from funnelsim.errors import EngineMismatch
 from funnelsim.funnel import Capacity, Dwell, Funnel
 from funnelsim.results import BASELINE, SimulationResult
 from funnelsim.scenario.plans import resolve_campaigns, variant_raw
@@ -64,15 +64,13 @@ def _referrals(spec: FunnelSpec, overrides: dict[str, StageSpec] | None = None) 
     return {name: st.referrals_per_day for name, st in stages.items() if st.referrals_per_day > 0}
 
 
-class EngineMismatch(FunnelsimError):
-    """The scenario needs something the chosen engine cannot do."""
-
-
 def compile_scenario(
     scenario: Scenario, base_dir: Path | None = None, engine: str | None = None
 ) -> CompiledModel:
     """Resolve one plan (the scenario's baseline campaigns) into engine arrays for
-    ``engine`` (default: the scenario's)."""
+    ``engine`` (default: the scenario's). Raises
+    :class:`~funnelsim.errors.EngineMismatch` for queues or dwell shapes the count
+    engines cannot run."""
     agents = (engine or scenario.engine) == "agents"
     base_dir = base_dir if base_dir is not None else _base_dir(scenario)
     funnel = build_funnel(scenario.funnel)
@@ -86,13 +84,6 @@ def compile_scenario(
         for name, seg in scenario.segments.items()
     ]
     arrivals = scenario.arrivals
-    try:
-        return _compile(scenario, funnel, segments, arrivals, base_dir, agents)
-    except ValueError as exc:
-        raise EngineMismatch(f"{exc} (set `engine: agents` or use --engine agents)") from None
-
-
-def _compile(scenario, funnel, segments, arrivals, base_dir, agents) -> CompiledModel:  # noqa: ANN001
     return compile_model(
         funnel,
         start=str(scenario.horizon.start),
@@ -167,7 +158,7 @@ def run(
     if engine_name == "agents":
         options = {"workers": workers, "record": record_journeys, "record_lost": record_lost}
     runner = get_engine(engine_name, **options)
-    runs, models, values, labels, journeys = {}, {}, {}, [], {}
+    runs, models, values, labels, journeys = {}, {}, {}, {}, {}
     for k, (name, plan) in enumerate(plans(scenario).items()):
         models[name] = compile_scenario(plan, engine=engine_name)
         runs[name] = runner.run(models[name], replicates, seed, progress, stream=0 if crn else k)
@@ -177,7 +168,7 @@ def run(
             assert isinstance(runner, AgentEngine)
             journeys[name] = journeys_frame(models[name], runner.last_events, replicates > 1)
         values[name] = stage_values(plan)
-        labels.append(plan.baseline.label if name != BASELINE else scenario.baseline.label)
+        labels[name] = plan.baseline.label
     attrs = {
         "title": scenario.name,
         "engine": engine_name,
@@ -186,8 +177,7 @@ def run(
         "common_random_numbers": int(crn),
         "funnelsim_version": __version__,
     }
-    result = SimulationResult.from_runs(runs, models, attrs, values)
-    result.dataset.coords["label"] = ("scenario", labels)
+    result = SimulationResult.from_runs(runs, models, attrs, values, labels)
     result.journeys = journeys
     return result
 
