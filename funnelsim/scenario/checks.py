@@ -12,16 +12,22 @@ from __future__ import annotations
 
 import difflib
 import typing
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Collection, Mapping
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
 from funnelsim.errors import Problem, did_you_mean
 from funnelsim.funnel import LOST
-from funnelsim.scenario.schema import HINT, Scenario
+from funnelsim.scenario.schema import HINT, SUM_NOT_ONE, Scenario
 
-__all__ = ["schema_problems", "reference_problems"]
+__all__ = [
+    "SchemaCheck",
+    "blocked",
+    "check_schema",
+    "reference_problems",
+    "schema_problems",
+]
 
 _HINTS = {
     "date_from_datetime_parsing": "write dates as YYYY-MM-DD, e.g. 2026-11-01",
@@ -32,6 +38,7 @@ _HINTS = {
     "int_parsing": "use a whole number",
     "int_from_float": "use a whole number",
     "float_parsing": "use a number",
+    "finite_number": "write a number here; .nan and .inf are not numbers to plan with",
     "string_type": "write plain text here",
     "dict_type": "this should be a mapping of `key: value` lines",
     "model_type": "this should be a mapping of `key: value` lines",
@@ -76,66 +83,113 @@ def _unwrap(tp: Any) -> Any:
     return tp
 
 
+class SchemaCheck(NamedTuple):
+    """What the schema found: the problems, and the paths whose values could not be read
+    (a check that reads one of them is skipped, so that only the root cause is reported)."""
+
+    problems: list[Problem]
+    unreadable: frozenset[tuple[str | int, ...]]
+
+
 def schema_problems(raw: Mapping) -> list[Problem]:
     """Problems found by the pydantic schema, with paths and hints. A required key that
     is missing because it is misspelt is reported once, as the unknown key."""
+    return check_schema(raw).problems
+
+
+def check_schema(raw: Mapping) -> SchemaCheck:
+    """Validate ``raw`` against the schema: its problems (see :func:`schema_problems`) and
+    the paths that failed to parse. A value of the wrong type or out of range, a mapping
+    with an unknown key (its meaning is uncertain) and a missing key are unreadable; a
+    table whose shares do not sum to 1 is not (its values are still numbers)."""
     try:
         Scenario.model_validate(raw)
     except ValidationError as exc:
         errors = exc.errors()
-        misspelt: set[tuple] = set()  # required keys whose misspelling is an unknown key
-        for err in errors:
-            if err["type"] == "extra_forbidden":
-                loc = _clean(err["loc"])
-                close = difflib.get_close_matches(str(loc[-1]), _allowed(loc[:-1]), n=1)
-                misspelt.update(loc[:-1] + (key,) for key in close)
-        out = []
-        for err in errors:
+    else:
+        return SchemaCheck([], frozenset())
+    unreadable: set[tuple] = set()
+    for err in errors:
+        loc = _clean(err["loc"])
+        if err["type"] == SUM_NOT_ONE:
+            continue
+        if err["type"] == "extra_forbidden":
+            loc = loc[:-1]
+        if loc:  # an unknown top-level key makes nothing else uncertain
+            unreadable.add(loc)
+    return SchemaCheck(_problems_from(errors), frozenset(unreadable))
+
+
+def blocked(failed: Collection[tuple], *paths: tuple) -> bool:
+    """Whether a check that reads ``paths`` depends on something that already failed: a
+    failed path lies inside one of them, or one of them lies inside a failed path."""
+    return any(f[: len(p)] == p or p[: len(f)] == f for f in failed for p in paths)
+
+
+def _problems_from(errors: list[Any]) -> list[Problem]:
+    misspelt: set[tuple] = set()  # required keys whose misspelling is an unknown key
+    for err in errors:
+        if err["type"] == "extra_forbidden":
             loc = _clean(err["loc"])
-            kind = err["type"]
-            if kind == "string_type" and err["loc"][-1:] == ("[key]",):
-                out.append(
-                    Problem(
-                        loc,
-                        f"the name {loc[-1]!r} should be text",
-                        f"put it in quotes: '{loc[-1]}'",
-                    )
+            close = difflib.get_close_matches(str(loc[-1]), _allowed(loc[:-1]), n=1)
+            misspelt.update(loc[:-1] + (key,) for key in close)
+    out = []
+    for err in errors:
+        loc = _clean(err["loc"])
+        kind = err["type"]
+        if kind == "string_type" and err["loc"][-1:] == ("[key]",):
+            out.append(
+                Problem(
+                    loc,
+                    f"the name {loc[-1]!r} should be text",
+                    f"put it in quotes: '{loc[-1]}'",
                 )
-                continue
-            if kind == "extra_forbidden":
-                out.append(
-                    Problem(
-                        loc,
-                        f"unknown key {loc[-1]!r}",
-                        did_you_mean(str(loc[-1]), _allowed(loc[:-1])),
-                    )
+            )
+            continue
+        if kind == "extra_forbidden":
+            out.append(
+                Problem(
+                    loc,
+                    f"unknown key {loc[-1]!r}",
+                    did_you_mean(str(loc[-1]), _allowed(loc[:-1])),
                 )
-            elif kind == "missing":
-                if loc not in misspelt:
-                    out.append(Problem(loc, f"required key {loc[-1]!r} is missing"))
-            elif kind == "value_error":
-                message, _, hint = err["msg"].removeprefix("Value error, ").partition(HINT)
-                out.append(Problem(loc, message, hint))
-            else:
-                got = err.get("input")
-                shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
-                hint = _HINTS.get(kind, "")
-                if kind == "less_than_equal" and len(loc) > 1 and loc[-2] == "next":
-                    hint = "a probability is between 0 and 1"
-                if kind == "less_than" and loc[-1:] == ("carryover",):
-                    hint = "the share of yesterday's adstock still working today is below 1"
-                if kind == "literal_error":
-                    choices = [
-                        c.strip(" '")
-                        for c in str(err.get("ctx", {}).get("expected", ""))
-                        .replace(" or ", ", ")
-                        .split(",")
-                        if c.strip(" '")
-                    ]
-                    hint = did_you_mean(str(got), choices)
-                out.append(Problem(loc, err["msg"] + shown, hint))
-        return out
-    return []
+            )
+        elif kind == "missing":
+            if loc not in misspelt:
+                out.append(Problem(loc, f"required key {loc[-1]!r} is missing"))
+        elif kind in ("value_error", SUM_NOT_ONE):
+            message, _, hint = err["msg"].removeprefix("Value error, ").partition(HINT)
+            out.append(Problem(loc, message, hint))
+        else:
+            got = err.get("input")
+            shown = f" (got {got!r})" if not isinstance(got, dict | list) else ""
+            hint = _HINTS.get(kind, "")
+            if kind == "less_than_equal" and len(loc) > 1 and loc[-2] == "next":
+                hint = "a probability is between 0 and 1"
+            if kind == "less_than" and loc[-1:] == ("carryover",):
+                hint = "the share of yesterday's adstock still working today is below 1"
+            if kind == "float_parsing" and isinstance(got, str):
+                hint = _percent_hint(got) or hint
+            if kind == "literal_error":
+                choices = [
+                    c.strip(" '")
+                    for c in str(err.get("ctx", {}).get("expected", ""))
+                    .replace(" or ", ", ")
+                    .split(",")
+                    if c.strip(" '")
+                ]
+                hint = did_you_mean(str(got), choices)
+            out.append(Problem(loc, err["msg"] + shown, hint))
+    return out
+
+
+def _percent_hint(text: str) -> str:
+    """``"35%"`` → a hint to write ``0.35``; empty when ``text`` is not a percentage."""
+    try:
+        share = float(text.strip().removesuffix("%")) / 100 if text.strip().endswith("%") else None
+    except ValueError:
+        return ""
+    return "" if share is None else f"write a share as a number: {share:g}, not {text.strip()}"
 
 
 def _clean(loc: tuple) -> tuple:
@@ -159,8 +213,10 @@ def _mapping(value: Any) -> Mapping:
     return value if isinstance(value, Mapping) else {}
 
 
-def reference_problems(raw: Mapping) -> list[Problem]:
-    """Problems in how the parts of a scenario refer to each other."""
+def reference_problems(raw: Mapping, unreadable: Collection[tuple] = ()) -> list[Problem]:
+    """Problems in how the parts of a scenario refer to each other. A check that reads a
+    path in ``unreadable`` (see :func:`check_schema`) is skipped: its problem would only
+    follow from one already reported."""
     funnel = _mapping(raw.get("funnel"))
     stages_raw = _mapping(funnel.get("stages"))
     arrivals = _mapping(raw.get("arrivals"))
@@ -211,7 +267,10 @@ def reference_problems(raw: Mapping) -> list[Problem]:
     for stage in _mapping(_mapping(raw.get("economics")).get("value_per_entry")):
         check_stage(("economics", "value_per_entry", stage), stage, "`economics.value_per_entry`")
 
-    if ok and goal is not None:
+    out += _goal_value_problems(raw, goal, stages)
+    routing = [("funnel", "stages", s, form) for s in stages_raw for form in ("next", "rates")]
+    reads = [("funnel", "goal"), ("funnel", "entry"), ("arrivals", "stage"), *routing]
+    if ok and goal is not None and not blocked(unreadable, *reads):
         start = arrival_stage or entry or stages[0]
         if not _reaches(stages_raw, str(start), str(goal)):
             where = ("arrivals", "stage") if arrival_stage else ("funnel", "goal")
@@ -223,6 +282,31 @@ def reference_problems(raw: Mapping) -> list[Problem]:
                 )
             )
     return out
+
+
+def _goal_value_problems(raw: Mapping, goal: Any, stages: list[str]) -> list[Problem]:
+    """Entries into the goal are conversions and earn `value_per_conversion` only: a
+    `value_per_entry` for the goal would value each sale twice (or in the wrong key)."""
+    economics = _mapping(raw.get("economics"))
+    per_entry = _mapping(economics.get("value_per_entry"))
+    if not isinstance(goal, str) or goal not in stages or goal not in per_entry:
+        return []
+    value, per_conversion = per_entry[goal], economics.get("value_per_conversion")
+    shown = f"{value:g}" if isinstance(value, int | float) else repr(value)
+    if isinstance(per_conversion, int | float) and per_conversion > 0:
+        message = (
+            f"{goal!r} is the goal: each entry into it is a conversion, already worth "
+            f"`value_per_conversion` ({per_conversion:g}); this {shown} would count every "
+            "sale twice"
+        )
+        hint = "put the whole value of a sale in `value_per_conversion` and remove this line"
+    else:
+        message = (
+            f"{goal!r} is the goal: entries into it are conversions, valued by "
+            "`value_per_conversion`, not `value_per_entry`"
+        )
+        hint = f"put the value in value_per_conversion: `value_per_conversion: {shown}`"
+    return [Problem(("economics", "value_per_entry", goal), message, hint)]
 
 
 def _engine_problems(raw: Mapping, stages_raw: Mapping) -> list[Problem]:
