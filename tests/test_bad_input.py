@@ -34,6 +34,9 @@ NOT_NEGATIVE = "negative values make no sense here"
 BELOW_ONE = "the share of yesterday's adstock still working today is below 1"
 PLAIN_NUMBER = "use plain numbers such as 1250.50, no currency signs"
 NOVEMBER = "the horizon runs from 2026-11-01 to 2026-11-30"
+MONEY_HINT = "write plain numbers without currency signs or thousands separators"
+ADD_PEOPLE = "add new people per day (`arrivals: {per_day: 300}`) or people there at the start"
+TWICE = "put the whole value of a sale in `value_per_conversion` and remove this line"
 
 
 ONE_EFFECT = (
@@ -673,8 +676,9 @@ CASES = [
                 Want(
                     20,
                     "baseline.campaigns.instagram.spend.csv",
-                    "spend/bad_numbers.csv row 5: '$12' in column 'instagram' is not a number",
-                    PLAIN_NUMBER,
+                    "spend/bad_numbers.csv row 5: '$12' in column 'instagram' is written with "
+                    "a currency sign or separators",
+                    MONEY_HINT,
                 ),
                 Want(
                     20,
@@ -985,6 +989,141 @@ CASES = [
             ),
         ),
         id="several campaign, persona and variant mistakes in one file",
+    ),
+    pytest.param(
+        Case(
+            "variant_named_baseline.yaml",
+            (
+                Want(
+                    19,
+                    "variants.baseline",
+                    "a variant cannot be named 'baseline': that is the name of the plan every "
+                    "variant is compared with",
+                    "rename the variant, or put these campaigns under the top-level `baseline:`",
+                ),
+            ),
+        ),
+        id="a variant named baseline",
+    ),
+    pytest.param(
+        Case(
+            "goal_value_twice.yaml",
+            (
+                Want(
+                    17,
+                    "economics.value_per_entry.conversion",
+                    "'conversion' is the goal: each entry into it is a conversion, already "
+                    "worth `value_per_conversion` (240); this 60 would count every sale twice",
+                    TWICE,
+                ),
+                Want(
+                    21,
+                    "variants.premium.economics.value_per_entry.conversion",
+                    "already worth `value_per_conversion` (240); this 90 would count every "
+                    "sale twice",
+                    TWICE,
+                ),
+            ),
+        ),
+        id="goal valued per conversion and per entry",
+    ),
+    pytest.param(
+        Case(
+            "goal_value_in_value_per_entry.yaml",
+            (
+                Want(
+                    13,
+                    "economics.value_per_entry.conversion",
+                    "'conversion' is the goal: entries into it are conversions, valued by "
+                    "`value_per_conversion`, not `value_per_entry`",
+                    "put the value in value_per_conversion: `value_per_conversion: 240`",
+                ),
+            ),
+        ),
+        id="goal valued per entry",
+    ),
+    pytest.param(
+        Case(
+            "nobody_in_funnel.yaml",
+            (
+                Want(
+                    3,
+                    "(top level)",
+                    "nobody is ever in the funnel: the scenario has no `arrivals` and no "
+                    "`population.initial`",
+                    ADD_PEOPLE,
+                ),
+            ),
+        ),
+        id="no arrivals and no initial population",
+    ),
+    pytest.param(
+        Case(
+            "nobody_arrives.yaml",
+            (
+                Want(
+                    13,
+                    "arrivals.per_day",
+                    "nobody is ever in the funnel: `arrivals.per_day` is 0 and "
+                    "`population.initial` puts nobody in it",
+                    ADD_PEOPLE,
+                ),
+            ),
+        ),
+        id="no arrivals a day and nobody at the start, in any plan",
+    ),
+    pytest.param(
+        Case(
+            "one_root_cause.yaml",
+            (
+                Want(
+                    9,
+                    "funnel.stages.awareness.next.interest",
+                    "(got '35%')",
+                    "write a share as a number: 0.35, not 35%",
+                ),
+                Want(
+                    10,
+                    "funnel.stages.interest.next.desire",
+                    "Input should be a finite number (got nan)",
+                    ".nan and .inf are not numbers",
+                ),
+                Want(11, "funnel.stages.desire.next.conversion", "(got -0.3)", NOT_NEGATIVE),
+                Want(12, "funnel.stages.conversion.next.advocacy", "(got 'high')", "use a number"),
+            ),
+        ),
+        id="a bad probability is reported once, not also as no path to the goal",
+    ),
+    pytest.param(
+        Case(
+            "spend_csv_semicolons.yaml",
+            (
+                Want(
+                    20,
+                    "baseline.campaigns.instagram.spend.csv",
+                    "spend/semicolons.csv: the file looks semicolon-separated (its first row "
+                    "is 'date;instagram')",
+                    "save it as comma-separated CSV",
+                ),
+            ),
+        ),
+        id="semicolon-separated spend file, one message",
+    ),
+    pytest.param(
+        Case(
+            "spend_csv_formatted_numbers.yaml",
+            (
+                Want(
+                    20,
+                    "baseline.campaigns.instagram.spend.csv",
+                    "spend/formatted_numbers.csv: 7 rows (2, 3, 4 …) have values in column "
+                    "'instagram' written with currency signs or separators, such as '$1,150', "
+                    "'$980'",
+                    MONEY_HINT,
+                ),
+            ),
+        ),
+        id="spend written as money, one message",
     ),
 ]
 
