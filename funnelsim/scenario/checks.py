@@ -11,6 +11,7 @@ Pass 2 reads the raw data defensively: parts that are malformed were reported by
 from __future__ import annotations
 
 import difflib
+import os
 import typing
 from collections.abc import Collection, Mapping
 from typing import Any, NamedTuple
@@ -19,14 +20,18 @@ from pydantic import BaseModel, ValidationError
 
 from funnelsim.errors import Problem, did_you_mean
 from funnelsim.funnel import LOST
-from funnelsim.scenario.schema import HINT, SUM_NOT_ONE, Scenario
+from funnelsim.scenario.schema import HINT, SUM_NOT_ONE, SUM_TOLERANCE, Scenario
 
 __all__ = [
     "SchemaCheck",
     "blocked",
     "check_schema",
+    "estimate_result_bytes",
+    "memory_problem",
+    "physical_memory_bytes",
     "reference_problems",
     "schema_problems",
+    "warning_problems",
 ]
 
 _HINTS = {
@@ -375,3 +380,150 @@ def _reaches(stages: Mapping, start: str, goal: str) -> bool:
                 seen.add(target)
                 frontier.append(target)
     return goal in seen
+
+
+# --- warnings: inputs that run, but that a planner may not intend ---------------------
+
+#: a lift outside [1 / LIFT_LIMIT, LIFT_LIMIT] is probably a percentage or a typo
+LIFT_LIMIT = 10.0
+#: peak memory of a run / the size of its result arrays: the engine's arrays of every
+#: plan (1×), the xarray Dataset built from them (1×), and working copies while replicates
+#: are stacked and summaries and files are computed (≈1×)
+MEMORY_SAFETY_FACTOR = 3
+#: assumed when the machine's memory cannot be read
+FALLBACK_MEMORY_BYTES = 8 * 2**30
+
+
+def warning_problems(scenario: Scenario) -> list[Problem]:
+    """Inputs that are valid but implausible, as (unlocated) problems: a campaign lift
+    above 10 or below 0.1 (a percentage written as a multiplier?), persona shares that do
+    not sum to 1 (they are normalised)."""
+    out = []
+    for name, campaign in scenario.baseline.campaigns.items():
+        for k, effect in enumerate(campaign.effects):
+            out += _lift_warning(("baseline", "campaigns", name, "effects", k, "lift"), effect.lift)
+    for vname, variant in scenario.variants.items():
+        for name, patch in variant.campaigns.items():
+            effects = _mapping(patch).get("effects")
+            for k, effect in enumerate(effects if isinstance(effects, list) else []):
+                lift = _mapping(effect).get("lift")
+                where = ("variants", vname, "campaigns", name, "effects", k, "lift")
+                out += _lift_warning(where, lift) if isinstance(lift, int | float) else []
+    shares = {name: seg.share for name, seg in scenario.segments.items()}
+    total = sum(shares.values())
+    if shares and abs(total - 1.0) > SUM_TOLERANCE:
+        split = ", ".join(f"{name} {share / total:.1%}" for name, share in shares.items())
+        out.append(
+            Problem(
+                ("segments",),
+                f"persona shares sum to {total:g}, not 1: each is divided by {total:g}, "
+                f"so arrivals and the initial population split {split}",
+                "make the shares add up to 1 so that the file says what runs",
+            )
+        )
+    return out
+
+
+def _lift_warning(where: tuple[str | int, ...], lift: float) -> list[Problem]:
+    if lift > LIFT_LIMIT:
+        return [
+            Problem(
+                where,
+                f"lift {lift:g} multiplies the rate by {lift:g} at full pressure",
+                f"a lift is a multiplier: 1.5 is +50%; if you meant +{lift:g}%, "
+                f"write {1 + lift / 100:g}",
+            )
+        ]
+    if 0 < lift < 1 / LIFT_LIMIT:
+        return [
+            Problem(
+                where,
+                f"lift {lift:g} divides the rate by {1 / lift:.3g} at full pressure",
+                f"a lift is a multiplier: 0.6 is −40%; if you meant −{lift * 100:g}%, "
+                f"write {1 - lift:g}",
+            )
+        ]
+    return []
+
+
+def physical_memory_bytes() -> int | None:
+    """The machine's physical memory, or None where the system does not say."""
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+    return pages * size if pages > 0 and size > 0 else None
+
+
+def estimate_result_bytes(scenario: Scenario, replicates: int, engine: str) -> int:
+    """Estimated peak memory of running ``scenario`` (every plan) with ``replicates``
+    replicates on ``engine``: the result arrays of :class:`~funnelsim.engines.base.RawRun`
+    per plan, ``occupancy`` R×T×S, ``flows`` R×T×S×S, ``arrivals`` R×T×K, ``entries``
+    R×T×S×K and ``initial`` R×S, 8 bytes each, times :data:`MEMORY_SAFETY_FACTOR`.
+
+    R is 1 for the deterministic ``expected`` engine, T the number of periods, S the
+    stages with `lost`, K personas × channels (arrival channels, `referral` with word of
+    mouth, `existing` with an initial population), the largest over the plans. The
+    agent engine's per-customer state comes on top.
+    """
+    r = 1 if engine == "expected" else replicates
+    t = scenario.horizon.periods
+    s = len(scenario.funnel.stages) + (LOST not in scenario.funnel.stages)
+    patches: list[tuple[Mapping, Mapping]] = [({}, {})] + [
+        (v.arrivals or {}, v.population or {}) for v in scenario.variants.values()
+    ]
+    per_plan = [_cells(scenario, arrivals, population) for arrivals, population in patches]
+    k = max(per_plan)
+    per_replicate = 8 * (t * (s + s * s + k + s * k) + s)
+    return MEMORY_SAFETY_FACTOR * len(per_plan) * r * per_replicate
+
+
+def _cells(scenario: Scenario, arrivals_patch: Mapping, population_patch: Mapping) -> int:
+    """Arrival cells (personas × channels) of the plan that patches the scenario's
+    `arrivals` and `population` with these keys."""
+    base = scenario.arrivals.model_dump() if scenario.arrivals is not None else {}
+    arrivals = {**base, **arrivals_patch}
+    population = {**scenario.population.model_dump(), **population_patch}
+    channels = len(_mapping(arrivals.get("channels"))) or (1 if arrivals else 0)
+    stages = [scenario.funnel.stages] + [seg.stages for seg in scenario.segments.values()]
+    refers = any(spec.referrals_per_day > 0 for table in stages for spec in table.values())
+    existing = any(_mapping(population.get("initial")).values())
+    return max(1, len(scenario.segments)) * max(1, channels + refers + existing)
+
+
+def memory_problem(
+    scenario: Scenario, replicates: int, engine: str, memory: int | None = None
+) -> Problem | None:
+    """A warning when the estimated memory of a run (:func:`estimate_result_bytes`)
+    exceeds the machine's (``memory``, default :func:`physical_memory_bytes`), naming
+    the estimate, the machine's memory and the largest replicate count that fits."""
+    known = memory if memory is not None else physical_memory_bytes()
+    available = known if known is not None else FALLBACK_MEMORY_BYTES
+    need = estimate_result_bytes(scenario, replicates, engine)
+    if need <= available:
+        return None
+    per_replicate = need / (1 if engine == "expected" else replicates)
+    fits = int(available // per_replicate)
+    machine = f"this machine's {_size(available)}"
+    if known is None:
+        machine = f"{_size(available)} (assumed: this machine's memory could not be read)"
+    plans = 1 + len(scenario.variants)
+    hint = (
+        f"use at most {fits:,} replicates (`--replicates {fits}`), or fewer periods or plans"
+        if fits > 0
+        else "even one replicate does not fit: use fewer periods (or weekly steps) or plans"
+    )
+    return Problem(
+        ("replicates",),
+        f"{replicates:,} replicates of {plans} plan{'s' if plans != 1 else ''} need about "
+        f"{_size(need)} of memory (an estimate), more than {machine}",
+        hint,
+    )
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:,.3g} TB"
