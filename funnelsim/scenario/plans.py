@@ -320,23 +320,11 @@ def has_people(raw: Mapping) -> bool | None:
     """Whether a plan ever has anyone in its funnel: arrivals at a positive rate or
     someone in `population.initial` (word of mouth and a market size only act on people
     who are there). None when the answer depends on a value that does not parse."""
-    arrivals, population = raw.get("arrivals"), raw.get("population")
-    per_day = _mapping(arrivals).get("per_day")
-    initial = _mapping(population).get("initial")
-    counts = list(_mapping(initial).values())
-    readable = (
-        (arrivals is None or isinstance(per_day, int | float))
-        and (population is None or isinstance(population, Mapping))
-        and (initial is None or isinstance(initial, Mapping))
-        and all(isinstance(n, int) for n in counts)
-    )
-    if (
-        isinstance(per_day, int | float)
-        and per_day > 0
-        or any(isinstance(n, int) and n > 0 for n in counts)
-    ):
-        return True
-    return False if readable else None
+    if blocked(check_schema(raw).unreadable, ("arrivals",), ("population",)):
+        return None
+    per_day = _mapping(raw.get("arrivals")).get("per_day", 0)
+    initial = _mapping(_mapping(raw.get("population")).get("initial"))
+    return per_day > 0 or any(n > 0 for n in initial.values())
 
 
 def _nobody_problems(raw: Mapping) -> list[Problem]:
