@@ -1390,3 +1390,17 @@ def test_a_variant_that_adds_people_makes_a_scenario_without_them_valid(tmp_path
     nobody = tmp_path / "nobody.yaml"
     nobody.write_text(text + "variants:\n  launch:\n    population: {market_size: 5000}\n")
     assert [p.message[:29] for p in validate_file(nobody)] == ["nobody is ever in the funnel:"]
+
+
+def test_a_percentage_gets_a_hint_that_fits_the_key(tmp_path):
+    """`35%` as a probability is 0.35; `30%` as a lift means +30%, a multiplier of 1.3."""
+    path = tmp_path / "percent.yaml"
+    path.write_text((BAD / "one_root_cause.yaml").read_text().replace("lift: 1.3", "lift: 30%"))
+    hints = {format_path(p.path): p.hint for p in validate_file(path)}
+    assert hints["funnel.stages.awareness.next.interest"] == (
+        "write a share as a number: 0.35, not 35%"
+    )
+    assert hints["baseline.campaigns.reviews.effects[0].lift"] == (
+        "a lift is a multiplier: for +30% write 1.3"
+    )
+    assert len(hints) == 5  # and still nothing about edges or paths

@@ -4,8 +4,14 @@ Two passes over the raw YAML data, so that one run reports every problem:
 1. the pydantic schema (types, ranges, unknown keys with "did you mean");
 2. cross-references the schema cannot see (stage names used in ``next``, ``goal``,
    ``arrivals.stage``, ``population.initial``, ``economics.value_per_entry``; a path
-   from the entry to the goal).
-Pass 2 reads the raw data defensively: parts that are malformed were reported by pass 1.
+   from the entry to the goal; the goal valued twice).
+Pass 2 reads the raw data defensively, and a check that reads a value pass 1 could not
+parse is skipped (:func:`blocked`): a mistake is reported once, at its root, not again
+as its consequences ("no path to the goal" after a probability written ``35%``).
+
+Warnings are inputs that run but that a planner may not intend (:func:`warning_problems`,
+:func:`memory_problem`): implausible lifts, normalised persona shares, a run larger than
+the machine's memory.
 """
 
 from __future__ import annotations
@@ -174,7 +180,7 @@ def _problems_from(errors: list[Any]) -> list[Problem]:
             if kind == "less_than" and loc[-1:] == ("carryover",):
                 hint = "the share of yesterday's adstock still working today is below 1"
             if kind == "float_parsing" and isinstance(got, str):
-                hint = _percent_hint(got) or hint
+                hint = _percent_hint(got, lift=loc[-1:] == ("lift",)) or hint
             if kind == "literal_error":
                 choices = [
                     c.strip(" '")
@@ -188,13 +194,19 @@ def _problems_from(errors: list[Any]) -> list[Problem]:
     return out
 
 
-def _percent_hint(text: str) -> str:
-    """``"35%"`` → a hint to write ``0.35``; empty when ``text`` is not a percentage."""
+def _percent_hint(text: str, lift: bool = False) -> str:
+    """``"35%"`` → a hint to write ``0.35`` (a lift: ``1.35``); empty when ``text`` is
+    not a percentage."""
+    text = text.strip()
     try:
-        share = float(text.strip().removesuffix("%")) / 100 if text.strip().endswith("%") else None
+        share = float(text.removesuffix("%")) / 100 if text.endswith("%") else None
     except ValueError:
         return ""
-    return "" if share is None else f"write a share as a number: {share:g}, not {text.strip()}"
+    if share is None:
+        return ""
+    if lift:
+        return f"a lift is a multiplier: for {share:+.0%} write {1 + share:g}"
+    return f"write a share as a number: {share:g}, not {text}"
 
 
 def _clean(loc: tuple) -> tuple:
