@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from funnelsim import __version__
-from funnelsim.errors import FunnelsimError, ScenarioError, format_path
+from funnelsim.errors import FunnelsimError, Problem, ScenarioError, format_path
 from funnelsim.funnel import list_presets, load_preset
 
 app = typer.Typer(
@@ -69,6 +69,14 @@ def _report_problems(exc: ScenarioError) -> None:
         err.print(f"  [cyan]{where}[/] [bold]{path}[/]: {escape(p.message)}{hint}")
 
 
+def _report_warnings(warnings: list[Problem]) -> None:
+    """``⚠ file:line path: message — hint`` in yellow on stderr, one line each."""
+    for p in warnings:
+        where = escape(p.location())
+        hint = f" — {escape(p.hint)}" if p.hint else ""
+        err.print(f"[yellow]⚠ {where} {escape(format_path(p.path))}: {escape(p.message)}{hint}[/]")
+
+
 def _fail(exc: FunnelsimError) -> None:
     if isinstance(exc, ScenarioError):
         _report_problems(exc)
@@ -102,11 +110,13 @@ def run(
 ) -> None:
     """Forecast every plan of a scenario; write tables, results.nc, plots and report.html."""
     from funnelsim.scenario import load_scenario, resolved_scenario, write_outputs
+    from funnelsim.scenario.loader import scenario_warnings
 
     try:
         spec = load_scenario(scenario)
     except FunnelsimError as exc:
         _fail(exc)
+    _report_warnings(scenario_warnings(spec, replicates, engine.value if engine else None))
     if output is None:
         output = (
             (scenario.parent / spec.outputs.dir)
@@ -346,11 +356,13 @@ def _comparison(result) -> None:  # noqa: ANN001
 def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
     """Check a scenario file; list every problem with its location (exit code 2)."""
     from funnelsim.scenario import build_funnel, load_scenario
+    from funnelsim.scenario.loader import scenario_warnings
 
     try:
         spec = load_scenario(scenario)
     except FunnelsimError as exc:
         _fail(exc)
+    _report_warnings(scenario_warnings(spec))
     funnel = build_funnel(spec.funnel)
     h = spec.horizon
     out.print(

@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from funnelsim import cli
 from funnelsim.cli import app
 from funnelsim.errors import format_path
-from funnelsim.scenario import validate_file
+from funnelsim.scenario import checks, load_scenario, run, validate_file
+from funnelsim.scenario.checks import MEMORY_SAFETY_FACTOR
 
 from .conftest import SCENARIOS
 
@@ -34,6 +35,9 @@ NOT_NEGATIVE = "negative values make no sense here"
 BELOW_ONE = "the share of yesterday's adstock still working today is below 1"
 PLAIN_NUMBER = "use plain numbers such as 1250.50, no currency signs"
 NOVEMBER = "the horizon runs from 2026-11-01 to 2026-11-30"
+MONEY_HINT = "write plain numbers without currency signs or thousands separators"
+ADD_PEOPLE = "add new people per day (`arrivals: {per_day: 300}`) or people there at the start"
+TWICE = "put the whole value of a sale in `value_per_conversion` and remove this line"
 
 
 ONE_EFFECT = (
@@ -673,8 +677,9 @@ CASES = [
                 Want(
                     20,
                     "baseline.campaigns.instagram.spend.csv",
-                    "spend/bad_numbers.csv row 5: '$12' in column 'instagram' is not a number",
-                    PLAIN_NUMBER,
+                    "spend/bad_numbers.csv row 5: '$12' in column 'instagram' is written with "
+                    "a currency sign or separators",
+                    MONEY_HINT,
                 ),
                 Want(
                     20,
@@ -986,6 +991,141 @@ CASES = [
         ),
         id="several campaign, persona and variant mistakes in one file",
     ),
+    pytest.param(
+        Case(
+            "variant_named_baseline.yaml",
+            (
+                Want(
+                    19,
+                    "variants.baseline",
+                    "a variant cannot be named 'baseline': that is the name of the plan every "
+                    "variant is compared with",
+                    "rename the variant, or put these campaigns under the top-level `baseline:`",
+                ),
+            ),
+        ),
+        id="a variant named baseline",
+    ),
+    pytest.param(
+        Case(
+            "goal_value_twice.yaml",
+            (
+                Want(
+                    17,
+                    "economics.value_per_entry.conversion",
+                    "'conversion' is the goal: each entry into it is a conversion, already "
+                    "worth `value_per_conversion` (240); this 60 would count every sale twice",
+                    TWICE,
+                ),
+                Want(
+                    21,
+                    "variants.premium.economics.value_per_entry.conversion",
+                    "already worth `value_per_conversion` (240); this 90 would count every "
+                    "sale twice",
+                    TWICE,
+                ),
+            ),
+        ),
+        id="goal valued per conversion and per entry",
+    ),
+    pytest.param(
+        Case(
+            "goal_value_in_value_per_entry.yaml",
+            (
+                Want(
+                    13,
+                    "economics.value_per_entry.conversion",
+                    "'conversion' is the goal: entries into it are conversions, valued by "
+                    "`value_per_conversion`, not `value_per_entry`",
+                    "put the value in value_per_conversion: `value_per_conversion: 240`",
+                ),
+            ),
+        ),
+        id="goal valued per entry",
+    ),
+    pytest.param(
+        Case(
+            "nobody_in_funnel.yaml",
+            (
+                Want(
+                    3,
+                    "(top level)",
+                    "nobody is ever in the funnel: the scenario has no `arrivals` and no "
+                    "`population.initial`",
+                    ADD_PEOPLE,
+                ),
+            ),
+        ),
+        id="no arrivals and no initial population",
+    ),
+    pytest.param(
+        Case(
+            "nobody_arrives.yaml",
+            (
+                Want(
+                    13,
+                    "arrivals.per_day",
+                    "nobody is ever in the funnel: `arrivals.per_day` is 0 and "
+                    "`population.initial` puts nobody in it",
+                    ADD_PEOPLE,
+                ),
+            ),
+        ),
+        id="no arrivals a day and nobody at the start, in any plan",
+    ),
+    pytest.param(
+        Case(
+            "one_root_cause.yaml",
+            (
+                Want(
+                    9,
+                    "funnel.stages.awareness.next.interest",
+                    "(got '35%')",
+                    "write a share as a number: 0.35, not 35%",
+                ),
+                Want(
+                    10,
+                    "funnel.stages.interest.next.desire",
+                    "Input should be a finite number (got nan)",
+                    ".nan and .inf are not numbers",
+                ),
+                Want(11, "funnel.stages.desire.next.conversion", "(got -0.3)", NOT_NEGATIVE),
+                Want(12, "funnel.stages.conversion.next.advocacy", "(got 'high')", "use a number"),
+            ),
+        ),
+        id="a bad probability is reported once, not also as no path to the goal",
+    ),
+    pytest.param(
+        Case(
+            "spend_csv_semicolons.yaml",
+            (
+                Want(
+                    20,
+                    "baseline.campaigns.instagram.spend.csv",
+                    "spend/semicolons.csv: the file looks semicolon-separated (its first row "
+                    "is 'date;instagram')",
+                    "save it as comma-separated CSV",
+                ),
+            ),
+        ),
+        id="semicolon-separated spend file, one message",
+    ),
+    pytest.param(
+        Case(
+            "spend_csv_formatted_numbers.yaml",
+            (
+                Want(
+                    20,
+                    "baseline.campaigns.instagram.spend.csv",
+                    "spend/formatted_numbers.csv: 7 rows (2, 3, 4 …) have values in column "
+                    "'instagram' written with currency signs or separators, such as '$1,150', "
+                    "'$980'",
+                    MONEY_HINT,
+                ),
+            ),
+        ),
+        id="spend written as money, one message",
+    ),
 ]
 
 
@@ -1114,3 +1254,153 @@ def test_an_engine_override_that_cannot_run_the_scenario_is_refused(tmp_path):
     assert not out.exists()
     ok = runner.invoke(app, ["run", scenario, "-o", str(out), "-q", "-n", "2", "--no-plots"])
     assert ok.exit_code == 0, ok.output
+
+
+# --- warnings: the file runs, but says something a planner may not intend -------------
+
+DOUBTFUL = """\
+name: Doubtful inputs
+horizon: {start: 2026-11-01, periods: 30}
+funnel:
+  goal: conversion
+  stages:
+    awareness:  {dwell_days: 14, next: {interest: 0.35, lost: 0.65}}
+    interest:   {dwell_days: 10, next: {desire: 0.40, awareness: 0.20, lost: 0.40}}
+    desire:     {dwell_days: 7,  next: {conversion: 0.30, interest: 0.30, lost: 0.40}}
+    conversion: {dwell_days: 2,  next: {lost: 1.0}}
+arrivals: {per_day: 250}
+segments:
+  commuters: {share: 0.6}
+  families: {share: 0.6}
+baseline:
+  campaigns:
+    sale: {effects: [{edge: desire -> conversion, lift: 25}]}
+variants:
+  softer:
+    campaigns:
+      sale:
+        effects: [{edge: desire -> conversion, lift: 1.25}, {edge: interest -> desire, lift: 0.05}]
+replicates: 4
+seed: 1
+"""
+
+
+def succeed(*args: str):
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0 and result.exception is None, result.output
+    return result
+
+
+def warning_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("⚠")]
+
+
+def test_doubtful_inputs_are_located_warnings_and_the_run_goes_on(tmp_path):
+    path = tmp_path / "doubtful.yaml"
+    path.write_text(DOUBTFUL)
+    checked = succeed("validate", str(path))
+    assert checked.stdout.startswith("✓")
+    assert warning_lines(checked.stderr) == [
+        f"⚠ {path}:11 segments: persona shares sum to 1.2, not 1: each is divided by 1.2, "
+        "so arrivals and the initial population split commuters 50.0%, families 50.0% — "
+        "make the shares add up to 1 so that the file says what runs",
+        f"⚠ {path}:16 baseline.campaigns.sale.effects[0].lift: lift 25 multiplies the rate "
+        "by 25 at full pressure — a lift is a multiplier: 1.5 is +50%; if you meant +25%, "
+        "write 1.25",
+        f"⚠ {path}:21 variants.softer.campaigns.sale.effects[1].lift: lift 0.05 divides the "
+        "rate by 20 at full pressure — a lift is a multiplier: 0.6 is −40%; if you meant "
+        "−5%, write 0.95",
+    ]
+    out = tmp_path / "out"
+    ran = succeed("run", str(path), "-o", str(out), "-q", "--no-plots")
+    assert warning_lines(ran.stderr) == warning_lines(checked.stderr)
+    assert (out / "summary.csv").is_file()
+
+
+def test_plausible_inputs_give_no_warning(tmp_path):
+    """Control: lifts of 10 and 0.1 and shares that sum to 1 are taken as meant."""
+    path = tmp_path / "fine.yaml"
+    path.write_text(
+        DOUBTFUL.replace("lift: 25", "lift: 10")
+        .replace("lift: 0.05", "lift: 0.1")
+        .replace("families: {share: 0.6}", "families: {share: 0.4}")
+    )
+    checked = succeed("validate", str(path))
+    assert checked.stderr == "", checked.output
+
+
+def test_a_run_too_big_for_the_machine_is_warned_about_with_the_largest_that_fits(
+    tmp_path, monkeypatch
+):
+    """bike_shop.yaml: 90 days, 6 stages with lost, 4 arrival cells, one plan: 50,448
+    bytes per replicate, times 3 = 151,344 (see estimate_result_bytes)."""
+    scenario = BAD.parent.parent / "scenarios" / "bike_shop.yaml"
+    monkeypatch.setattr(checks, "physical_memory_bytes", lambda: 10_000_000)
+    checked = succeed("validate", str(scenario))
+    assert warning_lines(checked.stderr) == [
+        f"⚠ {scenario}:19 replicates: 500 replicates of 1 plan need about 75.7 MB of memory "
+        "(an estimate), more than this machine's 10 MB — use at most 66 replicates "
+        "(`--replicates 66`), or fewer periods or plans"
+    ]
+    out = tmp_path / "out"
+    small = succeed("run", str(scenario), "-n", "20", "-o", str(out), "-q", "--no-plots")
+    assert warning_lines(small.stderr) == [], small.output
+    big = succeed("run", str(scenario), "-n", "80", "-o", str(out), "-q", "--no-plots")
+    assert warning_lines(big.stderr) == [
+        f"⚠ {scenario}:19 replicates: 80 replicates of 1 plan need about 12.1 MB of memory "
+        "(an estimate), more than this machine's 10 MB — use at most 66 replicates "
+        "(`--replicates 66`), or fewer periods or plans"
+    ]
+
+
+def test_the_memory_estimate_is_the_result_arrays_times_the_safety_factor():
+    """Checked against the arrays a real run returns, for a scenario with four plans."""
+    scenario = load_scenario(BAD.parent.parent / "scenarios" / "bike_shop_holiday.yaml")
+    result = run(scenario, replicates=3, seed=1)
+    arrays = ("initial", "occupancy", "flows", "arrivals", "entries")
+    size = sum(result.dataset[name].size for name in arrays) * 8
+    assert checks.estimate_result_bytes(scenario, 3, "counts") == MEMORY_SAFETY_FACTOR * size
+    assert (
+        checks.estimate_result_bytes(scenario, 3000, "counts") == 1000 * MEMORY_SAFETY_FACTOR * size
+    )
+
+
+def test_when_the_machine_does_not_say_its_memory_8_gb_is_assumed(monkeypatch):
+    scenario = load_scenario(BAD.parent.parent / "scenarios" / "bike_shop.yaml")
+    monkeypatch.setattr(checks.os, "sysconf", _no_sysconf)
+    assert checks.physical_memory_bytes() is None
+    assert checks.memory_problem(scenario, 500, "counts") is None
+    problem = checks.memory_problem(scenario, 100_000, "counts")
+    assert problem is not None and problem.path == ("replicates",)
+    assert "more than 8.59 GB (assumed: this machine's memory could not be read)" in problem.message
+    assert "use at most 56,757 replicates" in problem.hint
+
+
+def _no_sysconf(name: str) -> int:
+    raise ValueError(f"unsupported configuration name: {name}")
+
+
+def test_a_variant_that_adds_people_makes_a_scenario_without_them_valid(tmp_path):
+    """Decision: the check is on the scenario, not on each plan. A launch scenario whose
+    baseline has nobody ("we do nothing") and whose variant brings arrivals is valid."""
+    path = tmp_path / "launch.yaml"
+    text = (BAD / "nobody_in_funnel.yaml").read_text()
+    path.write_text(text + "variants:\n  launch:\n    arrivals: {per_day: 100}\n")
+    succeed("validate", str(path))
+    nobody = tmp_path / "nobody.yaml"
+    nobody.write_text(text + "variants:\n  launch:\n    population: {market_size: 5000}\n")
+    assert [p.message[:29] for p in validate_file(nobody)] == ["nobody is ever in the funnel:"]
+
+
+def test_a_percentage_gets_a_hint_that_fits_the_key(tmp_path):
+    """`35%` as a probability is 0.35; `30%` as a lift means +30%, a multiplier of 1.3."""
+    path = tmp_path / "percent.yaml"
+    path.write_text((BAD / "one_root_cause.yaml").read_text().replace("lift: 1.3", "lift: 30%"))
+    hints = {format_path(p.path): p.hint for p in validate_file(path)}
+    assert hints["funnel.stages.awareness.next.interest"] == (
+        "write a share as a number: 0.35, not 35%"
+    )
+    assert hints["baseline.campaigns.reviews.effects[0].lift"] == (
+        "a lift is a multiplier: for +30% write 1.3"
+    )
+    assert len(hints) == 5  # and still nothing about edges or paths

@@ -8,11 +8,12 @@ from typing import Any
 
 from funnelsim.errors import Problem, ScenarioError, did_you_mean
 from funnelsim.funnel import list_presets, load_preset
+from funnelsim.scenario.checks import memory_problem, warning_problems
 from funnelsim.scenario.plans import plan_problems
 from funnelsim.scenario.schema import Scenario
 from funnelsim.scenario.yamlio import LineMap, read_yaml_with_problems
 
-__all__ = ["load_scenario", "validate_file"]
+__all__ = ["load_scenario", "scenario_warnings", "validate_file"]
 
 
 def _resolve_funnel(raw: dict, base: Path, lines: LineMap, label: str) -> list[Problem]:
@@ -112,6 +113,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(problems, label)
     scenario = Scenario.model_validate(raw)
     scenario._source = path
+    scenario._lines = lines
     return scenario
 
 
@@ -127,3 +129,18 @@ def validate_file(path: str | Path) -> list[Problem]:
 def source_of(scenario: Scenario) -> Path | None:
     """The file a scenario was loaded from, if any."""
     return scenario._source
+
+
+def scenario_warnings(
+    scenario: Scenario, replicates: int | None = None, engine: str | None = None
+) -> list[Problem]:
+    """Inputs of a loaded scenario that run but that a planner may not intend, located
+    like errors (file, line, YAML path, message, hint), in file order: implausible lifts,
+    persona shares that are normalised, and a run whose estimated memory exceeds the
+    machine's with ``replicates`` and ``engine`` (default: the file's)."""
+    found = warning_problems(scenario)
+    memory = memory_problem(scenario, replicates or scenario.replicates, engine or scenario.engine)
+    found += [memory] if memory is not None else []
+    label = str(scenario._source) if scenario._source is not None else ""
+    located = [_locate(p, scenario._lines, label) for p in found]
+    return sorted(located, key=lambda p: (p.file != label, p.file or "", p.line or 0))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,10 +24,11 @@ from funnelsim.data.spend import read_spend_column
 from funnelsim.dynamics import REFERRAL
 from funnelsim.errors import Problem, ScenarioError, did_you_mean
 from funnelsim.funnel import LOST
-from funnelsim.scenario.checks import reference_problems, schema_problems
+from funnelsim.results import BASELINE
+from funnelsim.scenario.checks import blocked, check_schema, reference_problems
 from funnelsim.scenario.schema import EffectSpec, Horizon, Scenario, SpendSpec
 
-__all__ = ["variant_raw", "plan_problems", "resolve_campaigns", "horizon_days"]
+__all__ = ["variant_raw", "plan_problems", "has_people", "resolve_campaigns", "horizon_days"]
 
 _PATCHABLE = ("arrivals", "population", "economics")
 _DATE: TypeAdapter[dt.date | None] = TypeAdapter(dt.date | None)
@@ -112,9 +113,12 @@ def horizon_days(raw: Mapping) -> tuple[dt.date, dt.date] | None:
     return horizon.start, horizon.start + dt.timedelta(days=days - 1)
 
 
-def _campaign_reference_problems(raw: Mapping, base_dir: Path, label: str) -> list[Problem]:
+def _campaign_reference_problems(
+    raw: Mapping, base_dir: Path, label: str, failed: Collection[tuple] = ()
+) -> list[Problem]:
     """Campaigns that target edges, channels or personas that do not exist, run outside
-    the horizon, or read bad spend files."""
+    the horizon, or read bad spend files. An edge whose source stage's routing already
+    failed (a path in ``failed``) is not checked."""
     funnel = _mapping(raw.get("funnel"))
     stages = [str(s) for s in _mapping(funnel.get("stages"))]
     edges: set[tuple[str, str]] = set()
@@ -147,7 +151,13 @@ def _campaign_reference_problems(raw: Mapping, base_dir: Path, label: str) -> li
                 continue
             if effect.edge is not None and stages:
                 src, dst = effect.edge_pair()
-                if (src, dst) not in edges:
+                reads = [
+                    stages_path + (src, form)
+                    for stages_path in [("funnel", "stages")]
+                    + [("segments", seg, "stages") for seg in _mapping(raw.get("segments"))]
+                    for form in ("next", "rates")
+                ]
+                if (src, dst) not in edges and not blocked(failed, *reads):
                     known = sorted(f"{a} -> {b}" for a, b in edges)
                     bad = [s for s in (src, dst) if s not in stages and s != LOST]
                     hint = (
@@ -266,23 +276,84 @@ def _segment_problems(raw: Mapping) -> list[Problem]:
 
 def _problems(raw: Mapping, base_dir: Path, label: str) -> list[Problem]:
     """Every problem of one plan: the schema's, the cross-references', the personas' and
-    the campaigns'."""
+    the campaigns'. Each later check skips what depends on a path an earlier one
+    reported, so that a mistake is reported once, at its root."""
+    schema, unreadable = check_schema(raw)
+    references = reference_problems(raw, unreadable)
+    failed = set(unreadable) | {p.path for p in references if p.path}
     return (
-        schema_problems(raw)
-        + reference_problems(raw)
+        schema
+        + references
         + _segment_problems(raw)
-        + _campaign_reference_problems(raw, base_dir, label)
+        + _campaign_reference_problems(raw, base_dir, label, failed)
     )
 
 
 def plan_problems(raw: Mapping, base_dir: Path, label: str) -> list[Problem]:
     """Every problem in the scenario: the baseline plan's, then each variant's (see
-    module docstring)."""
+    module docstring), and whether anyone is ever in the funnel."""
     baseline = _problems(raw, base_dir, label)
-    return baseline + [
-        problem
-        for name in _mapping(raw.get("variants"))
-        for problem in _variant_problems(raw, name, baseline, base_dir, label)
+    variants = _mapping(raw.get("variants"))
+    reserved = [
+        Problem(
+            ("variants", BASELINE),
+            f"a variant cannot be named {BASELINE!r}: that is the name of the plan every "
+            "variant is compared with",
+            "rename the variant, or put these campaigns under the top-level `baseline:`",
+        )
+        for name in variants
+        if name == BASELINE
+    ]
+    return (
+        baseline
+        + reserved
+        + [
+            problem
+            for name in variants
+            for problem in _variant_problems(raw, name, baseline, base_dir, label)
+        ]
+        + _nobody_problems(raw)
+    )
+
+
+def has_people(raw: Mapping) -> bool | None:
+    """Whether a plan ever has anyone in its funnel: arrivals at a positive rate or
+    someone in `population.initial` (word of mouth and a market size only act on people
+    who are there). None when the answer depends on a value that does not parse."""
+    if blocked(check_schema(raw).unreadable, ("arrivals",), ("population",)):
+        return None
+    per_day = _mapping(raw.get("arrivals")).get("per_day", 0)
+    initial = _mapping(_mapping(raw.get("population")).get("initial"))
+    return per_day > 0 or any(n > 0 for n in initial.values())
+
+
+def _nobody_problems(raw: Mapping) -> list[Problem]:
+    """A scenario in which no plan ever has anyone in the funnel forecasts nothing (its
+    conversion rate is 0 / 0). A variant that adds people makes the scenario valid."""
+    names = list(_mapping(raw.get("variants")))
+    if has_people(raw) is not False or any(
+        has_people(variant_raw(raw, name)) is not False for name in names
+    ):
+        return []
+    arrivals, initial = raw.get("arrivals"), _mapping(raw.get("population")).get("initial")
+    if arrivals is not None:
+        where: tuple[str | int, ...] = ("arrivals", "per_day")
+        message = "nobody is ever in the funnel: `arrivals.per_day` is 0"
+        message += " and `population.initial` puts nobody in it" if initial is not None else ""
+    elif initial is not None:
+        where, message = ("population", "initial"), "nobody is ever in the funnel: "
+        message += "`population.initial` puts nobody in it and there are no `arrivals`"
+    else:
+        where = ()
+        message = "nobody is ever in the funnel: the scenario has no `arrivals` and no "
+        message += "`population.initial`"
+    return [
+        Problem(
+            where,
+            message,
+            "add new people per day (`arrivals: {per_day: 300}`) or people there at the "
+            "start (`population: {initial: {awareness: 5000}}`)",
+        )
     ]
 
 

@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "DwellSpec",
@@ -44,6 +45,7 @@ __all__ = [
     "STEP_DAYS",
     "SUM_TOLERANCE",
     "HINT",
+    "SUM_NOT_ONE",
 ]
 
 #: reporting step → days
@@ -51,17 +53,21 @@ STEP_DAYS = {"day": 1.0, "week": 7.0}
 SUM_TOLERANCE = 1e-6
 #: separates a validator's message from its hint (split again in scenario.checks)
 HINT = "\nhint: "
+#: error type of a table whose values are fine but do not add up to 1: later checks may
+#: still read those values (see :func:`funnelsim.scenario.checks.check_schema`)
+SUM_NOT_ONE = "sum_not_one"
 
 
 def _sums_to_one(table: dict[str, float] | None, what: str, hint: str) -> dict[str, float] | None:
     if table:
         total = sum(table.values())
         if abs(total - 1.0) > SUM_TOLERANCE:
-            raise ValueError(f"{what} sum to {total:g}, not 1{HINT}{hint}")
+            message = f"{what} sum to {total:g}, not 1{HINT}{hint}"
+            raise PydanticCustomError(SUM_NOT_ONE, "{message}", {"message": message})
     return table
 
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 #: ``source -> target`` (also ``→``)
@@ -413,6 +419,8 @@ class Scenario(_Strict):
     outputs: Outputs = Field(default_factory=Outputs)
 
     _source: Path | None = PrivateAttr(None)
+    #: line of each key path in the file(s) it was loaded from (for located warnings)
+    _lines: dict[tuple[str | int, ...], tuple[str, int]] = PrivateAttr(default_factory=dict)
 
 
 def json_schema() -> dict:
