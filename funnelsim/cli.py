@@ -109,6 +109,7 @@ def run(
     ] = False,
 ) -> None:
     """Forecast every plan of a scenario; write tables, results.nc, plots and report.html."""
+    from funnelsim.io import InterruptedAfterWriting
     from funnelsim.scenario import load_scenario, resolved_scenario, write_outputs
     from funnelsim.scenario.outputs import check_outputs
 
@@ -140,8 +141,9 @@ def run(
             f"[bold red]✗ could not write outputs to {escape(str(output))}: {escape(str(exc))}[/]"
         )
         raise typer.Exit(code=2) from None
-    except KeyboardInterrupt:
-        _interrupted(f"the outputs were written to {output}/" if written else "")
+    except KeyboardInterrupt as exc:
+        done = written or isinstance(exc, InterruptedAfterWriting)
+        _interrupted(f"the outputs were written to {output}/" if done else "")
     out.print(f"[green]✓[/] wrote {escape(str(output))}/ (seed {result.dataset.attrs['seed']})")
 
 
@@ -243,9 +245,9 @@ def simulate(
         spec = plans(spec)[variant].model_copy(update={"variants": {}})
     else:
         spec = spec.model_copy(update={"variants": {}})
-    try:
-        from funnelsim.io import check_output_file
+    from funnelsim.io import InterruptedAfterWriting, check_output_file
 
+    try:
         check_output_file(journeys)  # refuse before simulating
         result = _simulate(
             spec,
@@ -264,8 +266,9 @@ def simulate(
     except OSError as exc:
         err.print(f"[bold red]✗ could not write {escape(str(journeys))}: {escape(str(exc))}[/]")
         raise typer.Exit(code=2) from None
-    except KeyboardInterrupt:
-        _interrupted()
+    except KeyboardInterrupt as exc:
+        done = isinstance(exc, InterruptedAfterWriting)
+        _interrupted(f"the journey log was written to {journeys}" if done else "")
     keys = ["replicate", "customer_id"] if "replicate" in log else ["customer_id"]
     customers = log.groupby(keys).ngroups
     out.print(

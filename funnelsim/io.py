@@ -39,6 +39,7 @@ from funnelsim.errors import FunnelsimError
 
 __all__ = [
     "MANIFEST",
+    "InterruptedAfterWriting",
     "Manifest",
     "OutputRefused",
     "atomic_folder",
@@ -53,6 +54,10 @@ _TMP = ".funnelsim-tmp-"
 
 class OutputRefused(FunnelsimError):
     """Writing would replace or delete something funnelsim did not write."""
+
+
+class InterruptedAfterWriting(KeyboardInterrupt):
+    """Ctrl-C came while the finished files were being put in place: they were."""
 
 
 def _sha256(path: Path) -> str:
@@ -91,7 +96,9 @@ class Manifest:
             and isinstance(data.get("files"), dict)
         ):
             return None
-        return cls({str(k): v for k, v in data["files"].items() if isinstance(v, dict)})
+        return cls(
+            {str(k): v for k, v in data["files"].items() if isinstance(v, dict) and _inner(str(k))}
+        )
 
     def owns(self, folder: Path, rel: str, by: str | None = None) -> bool:
         """Whether ``folder/rel`` is a regular file funnelsim wrote (by command ``by``,
@@ -118,6 +125,12 @@ class Manifest:
             os.replace(tmp, folder / MANIFEST)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def _inner(rel: str) -> bool:
+    """Whether ``rel`` names a file inside the folder (no ``..``, not absolute)."""
+    path = Path(rel)
+    return bool(rel) and not path.is_absolute() and ".." not in path.parts
 
 
 def _walk(folder: Path) -> Iterator[tuple[str, bool]]:
@@ -216,8 +229,8 @@ def _hold_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-        if caught:
-            raise KeyboardInterrupt
+    if caught:
+        raise InterruptedAfterWriting
 
 
 def _make_parents(folder: Path) -> list[Path]:
@@ -280,6 +293,8 @@ class atomic_folder:
                     self._replace(written)
                 else:
                     self._merge(written)
+        except InterruptedAfterWriting:
+            raise
         except BaseException:
             self._abandon()
             raise
@@ -397,6 +412,8 @@ def write_file(path: str | Path, write: Callable[[Path], object], *, by: str) ->
             manifest = Manifest.read(folder) or Manifest()
             files = {rel: e for rel, e in manifest.files.items() if (folder / rel).is_file()}
             Manifest({**files, path.name: entry}).write(folder)
+    except InterruptedAfterWriting:
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         _remove_made(made)

@@ -288,6 +288,28 @@ def test_an_interrupted_forced_run_leaves_no_temporary_folder(small, tmp_path, m
     assert snapshot(tmp_path) == before
 
 
+def test_ctrl_c_while_files_are_put_in_place_waits_for_them(small, tmp_path, monkeypatch):
+    """A real SIGINT during the final renames: they finish, and the line says so."""
+    import os
+    import signal
+
+    real_replace = os.replace
+
+    out = tmp_path / "results"
+
+    def replace_after_ctrl_c(src, dst):
+        if Path(dst) == out:  # the new folder is renamed into place
+            signal.raise_signal(signal.SIGINT)
+        real_replace(src, dst)
+
+    monkeypatch.setattr("funnelsim.io.os.replace", replace_after_ctrl_c)
+    result = invoke("run", small, "-o", out, "-n", 3, "--no-plots")
+    assert result.exit_code == 130
+    assert said(result, f"interrupted: the outputs were written to {out}/")
+    assert "summary.csv" in files_of(out) and (out / MANIFEST).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project", "results"]
+
+
 def test_the_library_writer_cleans_up_on_any_error(tmp_path):
     out = tmp_path / "a" / "b" / "results"
     with pytest.raises(RuntimeError), atomic_folder(out) as tmp:
