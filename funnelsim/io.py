@@ -307,13 +307,13 @@ class atomic_folder:
 
     def _replace(self, written: list[str]) -> None:
         Manifest({rel: _entry(self.tmp / rel, self.by) for rel in written}).write(self.tmp)
+        # the folder may have gained files while we wrote: look again
+        if check_output_folder(self.target, force=False, by=self.by) != "replace":
+            raise OutputRefused(
+                f"output folder {self.target} changed while funnelsim was writing; "
+                "nothing was written — run again"
+            )
         with _hold_interrupts():
-            # the folder may have gained files while we wrote: look again
-            if check_output_folder(self.target, force=False, by=self.by) != "replace":
-                raise OutputRefused(
-                    f"output folder {self.target} changed while funnelsim was writing; "
-                    "nothing was written — run again"
-                )
             old = None
             if self.target.exists():
                 old = self.target.parent / f".{self.target.name}.old-{uuid.uuid4().hex[:8]}"

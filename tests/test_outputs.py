@@ -310,6 +310,18 @@ def test_ctrl_c_while_files_are_put_in_place_waits_for_them(small, tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["project", "results"]
 
 
+def test_a_user_file_that_appears_while_writing_stops_the_swap(tmp_path):
+    out = tmp_path / "results"
+    with atomic_folder(out) as tmp:
+        (tmp / "summary.csv").write_text("first")
+    with pytest.raises(OutputRefused), atomic_folder(out) as tmp:
+        (tmp / "summary.csv").write_text("second")
+        (out / "notes.txt").write_text("written by the user meanwhile")
+    assert files_of(out) == [MANIFEST, "notes.txt", "summary.csv"]
+    assert (out / "summary.csv").read_text() == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
 def test_the_library_writer_cleans_up_on_any_error(tmp_path):
     out = tmp_path / "a" / "b" / "results"
     with pytest.raises(RuntimeError), atomic_folder(out) as tmp:
