@@ -107,10 +107,20 @@ def run(
         int, typer.Option("--workers", "-w", min=1, help="Processes for agent replicates.")
     ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write into a folder that holds other files, leaving them as they are "
+            "(only files funnelsim wrote there before are replaced).",
+        ),
+    ] = False,
 ) -> None:
     """Forecast every plan of a scenario; write tables, results.nc, plots and report.html."""
+    from funnelsim.io import InterruptedAfterWriting
     from funnelsim.scenario import load_scenario, resolved_scenario, write_outputs
     from funnelsim.scenario.loader import scenario_warnings
+    from funnelsim.scenario.outputs import check_outputs
 
     try:
         spec = load_scenario(scenario)
@@ -123,21 +133,34 @@ def run(
             if spec.outputs.dir
             else Path("out") / scenario.stem
         )
-    result = _simulate(
-        spec, replicates, seed, engine.value if engine else spec.engine, quiet, workers=workers
-    )
+    written = False
     try:
-        write_outputs(
-            result, output, resolved_scenario(spec, result), plots=plots and spec.outputs.plots
+        check_outputs(output, force=force)  # refuse before a long simulation
+        result = _simulate(
+            spec, replicates, seed, engine.value if engine else spec.engine, quiet, workers=workers
         )
+        resolved = resolved_scenario(spec, result)
+        write_outputs(result, output, resolved, plots=plots and spec.outputs.plots, force=force)
+        written = True
+        if not quiet:
+            _headline(result)
+    except FunnelsimError as exc:
+        _fail(exc)
     except OSError as exc:
         err.print(
             f"[bold red]✗ could not write outputs to {escape(str(output))}: {escape(str(exc))}[/]"
         )
         raise typer.Exit(code=2) from None
-    if not quiet:
-        _headline(result)
+    except KeyboardInterrupt as exc:
+        done = written or isinstance(exc, InterruptedAfterWriting)
+        _interrupted(f"the outputs were written to {output}/" if done else "")
     out.print(f"[green]✓[/] wrote {escape(str(output))}/ (seed {result.dataset.attrs['seed']})")
+
+
+def _interrupted(what: str = "") -> None:
+    """One line on Ctrl-C, and exit code 130 (no traceback)."""
+    err.print(f"[bold red]✗ interrupted: {escape(what or 'nothing was written')}[/]")
+    raise typer.Exit(code=130)
 
 
 def _simulate(
@@ -232,22 +255,30 @@ def simulate(
         spec = plans(spec)[variant].model_copy(update={"variants": {}})
     else:
         spec = spec.model_copy(update={"variants": {}})
-    result = _simulate(
-        spec,
-        replicates,
-        seed,
-        "agents",
-        quiet,
-        workers=workers,
-        record_journeys=True,
-        record_lost=record_lost,
-    )
-    log = result.journeys["baseline"]
+    from funnelsim.io import InterruptedAfterWriting, check_output_file
+
     try:
-        write_table(log, journeys)
+        check_output_file(journeys)  # refuse before simulating
+        result = _simulate(
+            spec,
+            replicates,
+            seed,
+            "agents",
+            quiet,
+            workers=workers,
+            record_journeys=True,
+            record_lost=record_lost,
+        )
+        log = result.journeys["baseline"]
+        write_table(log, journeys, by="simulate")
+    except FunnelsimError as exc:
+        _fail(exc)
     except OSError as exc:
         err.print(f"[bold red]✗ could not write {escape(str(journeys))}: {escape(str(exc))}[/]")
         raise typer.Exit(code=2) from None
+    except KeyboardInterrupt as exc:
+        done = isinstance(exc, InterruptedAfterWriting)
+        _interrupted(f"the journey log was written to {journeys}" if done else "")
     keys = ["replicate", "customer_id"] if "replicate" in log else ["customer_id"]
     customers = log.groupby(keys).ngroups
     out.print(
@@ -408,8 +439,16 @@ def schema(
     text = json.dumps(json_schema(), indent=2)
     if output is None:
         sys.stdout.write(text + "\n")
-    else:
-        output.write_text(text + "\n", encoding="utf-8")
+        return
+    from funnelsim.io import write_file
+
+    try:
+        write_file(output, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"), by="schema")
+    except FunnelsimError as exc:
+        _fail(exc)
+    except OSError as exc:
+        err.print(f"[bold red]✗ could not write {escape(str(output))}: {escape(str(exc))}[/]")
+        raise typer.Exit(code=2) from None
 
 
 def main() -> None:

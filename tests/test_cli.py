@@ -25,6 +25,7 @@ def test_run_writes_every_output_and_prints_a_table(tmp_path):
     assert "conversions" in result.output and "5–95% range" in result.output
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert names == [
+        ".funnelsim.json",
         "plots/cumulative.png",
         "plots/dropoff.png",
         "plots/funnel.png",
@@ -40,9 +41,10 @@ def test_run_writes_every_output_and_prints_a_table(tmp_path):
     summary = pd.read_csv(out / "summary.csv")
     conversions = summary.set_index("metric").loc["conversions"]
     assert conversions["p05"] < conversions["mean"] < conversions["p95"]
-    resolved = yaml.safe_load((out / "scenario.resolved.yaml").read_text())
+    text = (out / "scenario.resolved.yaml").read_text()
+    resolved = yaml.safe_load(text)
     assert resolved["replicates"] == 40 and resolved["seed"] == 42
-    assert resolved["funnelsim_version"] == __version__
+    assert text.startswith(f"# funnelsim {__version__}:")
 
 
 def test_same_seed_gives_byte_identical_tables(tmp_path):

@@ -224,7 +224,6 @@ def test_resolved_file_of_a_plan_runs_again(tmp_path):
 
     path = tmp_path / "again.yaml"
     data = resolved_scenario(s, result)
-    data.pop("funnelsim_version")
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     again = run(load_scenario(path))
     assert np.array_equal(again.dataset["entries"].values, result.dataset["entries"].values)

@@ -149,8 +149,9 @@ def test_resolved_scenario_reproduces_the_run(minimal, tmp_path):
 
 def test_existing_output_folder_is_replaced_whole_or_not_at_all(minimal, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("old")
+    earlier = run(load_scenario(minimal), replicates=3)
+    write_outputs(earlier, out, plots=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     result = run(load_scenario(minimal), replicates=5)
 
     def boom(self, path):
@@ -159,11 +160,12 @@ def test_existing_output_folder_is_replaced_whole_or_not_at_all(minimal, tmp_pat
     monkeypatch.setattr(SimulationResult, "to_netcdf", boom)
     with pytest.raises(OSError):
         write_outputs(result, out, plots=False)
-    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["minimal.yaml", "out"]
     monkeypatch.undo()
     write_outputs(result, out, plots=False)
     assert sorted(p.name for p in out.iterdir()) == [
+        ".funnelsim.json",
         "report.html",
         "results.nc",
         "summary.csv",

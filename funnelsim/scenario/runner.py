@@ -18,6 +18,7 @@ from funnelsim.engines import get_engine
 from funnelsim.errors import EngineMismatch
 from funnelsim.funnel import Capacity, Dwell, Funnel
 from funnelsim.results import BASELINE, SimulationResult
+from funnelsim.scenario.outputs import spend_specs
 from funnelsim.scenario.plans import resolve_campaigns, variant_raw
 from funnelsim.scenario.schema import FunnelSpec, Scenario, StageSpec
 
@@ -183,14 +184,25 @@ def run(
 
 
 def resolved_scenario(scenario: Scenario, result: SimulationResult) -> dict:
-    """Exactly what ran: the scenario with defaults filled in, and the seed, engine,
-    replicates, clock step and version actually used."""
+    """Exactly what ran, as a scenario mapping that runs again to the same numbers: the
+    scenario with defaults filled in, the funnel inlined, the seed, replicates, engine
+    and clock step actually used, and spend CSV paths made absolute (written out by
+    :func:`~funnelsim.scenario.write_outputs`, they are copied beside it). The output
+    folder (``outputs.dir``) is left out: it was where this file went."""
     data = scenario.model_dump(mode="json", exclude_none=True)
     attrs = result.dataset.attrs
-    data["funnel"]["entry"] = result.dataset.attrs["entry"]
+    data["funnel"]["entry"] = attrs["entry"]
     data["seed"] = int(attrs["seed"])
     data["replicates"] = int(attrs["replicates"])
     data["engine"] = str(attrs["engine"])
+    data["common_random_numbers"] = bool(attrs["common_random_numbers"])
     data["horizon"]["dt_days"] = float(attrs["dt_days"])
-    data["funnelsim_version"] = __version__
+    data.get("outputs", {}).pop("dir", None)
+    # in the schema's key order, so that running this file again writes it byte for byte
+    data = Scenario.model_validate(data).model_dump(mode="json", exclude_none=True)
+    base = _base_dir(scenario)
+    for spend in spend_specs(data):
+        path = Path(spend["csv"])
+        if not path.is_absolute() and base is not None:
+            spend["csv"] = str((base / path).resolve())
     return data
