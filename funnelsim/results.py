@@ -14,8 +14,9 @@ Variables of :attr:`SimulationResult.dataset`:
     entries into each stage (moves in, repeats and arrivals) by persona and channel;
 ``spend(scenario, period)``, ``pressure(scenario, campaign, period)``
     money spent on campaigns, and each campaign's mean pressure in [0, 1];
-``pressure_daily(scenario, campaign, day)``
-    each campaign's pressure day by day (so a window is seen to start on its day);
+``pressure_daily(scenario, campaign, day)``, ``spend_daily(scenario, day)``
+    each campaign's pressure, and the money spent, day by day (so a window is seen to
+    start on its day);
 ``value(stage)``
     money per entry into each stage (the goal's is the value per conversion).
 
@@ -65,8 +66,10 @@ def scenario_dataset(
     n_horizon = round(t * days_per_period)
     days = pd.date_range(model.dates[0], periods=n_horizon, freq="D")
     daily = np.zeros((len(names), n_horizon))
+    spend_daily = np.zeros(n_horizon)
     for k, name in enumerate(names):
         daily[k] = model.pressure[name][:n_horizon]
+        spend_daily += model.costs[name][:n_horizon]
     values = np.array([float((value or {}).get(s, 0.0)) for s in stages])
     queue_vars = {}
     if raw.queues is not None:
@@ -90,6 +93,7 @@ def scenario_dataset(
             "spend": (("period",), spend),
             "pressure": (("campaign", "period"), pressure),
             "pressure_daily": (("campaign", "day"), daily),
+            "spend_daily": (("day",), spend_daily),
             "value": (("stage",), values),
         },
         coords={
