@@ -132,7 +132,8 @@ def font_families(texts: Iterable[str]) -> list[str]:
     missing = chars - _charmap(default)
     families = [_DEFAULT_FONT]
     candidates = sorted(
-        font_manager.fontManager.ttflist,
+        # matplotlib's "Last Resort" font maps every character to a box: never a choice
+        (f for f in font_manager.fontManager.ttflist if not f.name.startswith("Last Resort")),
         key=lambda f: (
             "Mono" in f.name,
             "Serif" in f.name,
@@ -233,8 +234,11 @@ def _sources(stages: list[str], numbers: dict[str, np.ndarray], j: int) -> dict[
         if i != j and people > 0:
             share = numbers["share"][i, j]
             found[source] = (people, f"{share:.0%} of those leaving {source}")
-    for key, text in (("arrived", "new arrivals"), ("initial", "at the start"),
-                      ("from_lost", f"back from {LOST}")):  # fmt: skip
+    for key, text in (
+        ("arrived", "new arrivals"),
+        ("initial", "at the start"),
+        ("from_lost", f"back from {LOST}"),
+    ):
         if numbers[key][j] > 0:
             found[key] = (float(numbers[key][j]), f"{numbers[key][j]:,.0f} {text}")
     return found
@@ -408,7 +412,8 @@ def plot_cumulative_conversions(result: SimulationResult, ax: Axes | None = None
         color = _color(result, name)
         ax.fill_between(x, q[0], q[2], color=color, alpha=0.2, lw=0)
         ax.plot(x, q[1], color=color, lw=1.8, label=name)
-    ax.set_ylabel(f"conversions ({result.goal}) so far", fontsize=9)
+    goal = "" if result.goal == "conversion" else f" ({result.goal})"
+    ax.set_ylabel(f"conversions{goal} so far", fontsize=9)
     ax.yaxis.set_major_formatter(_THOUSANDS)
     ax.set_ylim(bottom=0)
     ax.set_title(f"{_title(result)}: cumulative conversions (median, 5–95%)", fontsize=10)
@@ -632,17 +637,25 @@ def _campaigns_in_time_order(result: SimulationResult) -> list[str]:
 
 
 def pressure_figure(result: SimulationResult) -> Figure:
-    """One small panel per campaign (pressure day by day, plans named) above a panel of
-    spend per period per plan; one shared date axis."""
+    """One small panel per campaign (pressure day by day, plans named), in the order
+    they start, above a panel of spend per plan (left out if nothing is spent); one
+    shared date axis."""
     campaigns = _campaigns_in_time_order(result)
-    rows = len(campaigns) + 1
-    fig = Figure(figsize=(8.5, 1.05 * len(campaigns) + 2.4), layout="constrained")
-    axes = fig.subplots(rows, 1, sharex=True, height_ratios=[1] * len(campaigns) + [2]).ravel()
+    spends = bool(result.dataset["spend"].any())
+    heights = [1.0] * len(campaigns) + ([2.0] if spends else [])
+    fig = Figure(
+        figsize=(8.5, 1.05 * len(campaigns) + (2.4 if spends else 0.9)), layout="constrained"
+    )
+    axes = fig.subplots(len(heights), 1, sharex=True, height_ratios=heights, squeeze=False)
+    axes = axes.ravel()
     for ax, campaign in zip(axes, campaigns):
         plot_pressure(result, campaign, ax=ax)
         ax.tick_params(axis="x", labelbottom=False)
-    plot_spend(result, ax=axes[-1])
-    fig.suptitle(f"{_title(result)}: campaign pressure (0 = off, 1 = full) and spend", fontsize=11)
+    if spends:
+        plot_spend(result, ax=axes[-1])
+    axes[-1].tick_params(axis="x", labelbottom=True)
+    what = " and spend" if spends else ""
+    fig.suptitle(f"{_title(result)}: campaign pressure (0 = off, 1 = full){what}", fontsize=11)
     return fig
 
 
