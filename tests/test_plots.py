@@ -174,7 +174,7 @@ def test_every_campaign_has_its_own_panel_starting_on_its_first_day(plans_result
     fig = pressure_figure(plans_result)
     titles = [ax.get_title(loc="left") for ax in fig.axes]
     assert len(titles) == 5 + 1  # five campaigns, then spend
-    assert titles[-1] == "spend per day"
+    assert titles[-1] == "spend so far"
     sale = fig.axes[[t.split()[0] for t in titles].index("holiday_sale")]
     assert titles[fig.axes.index(sale)] == "holiday_sale  (plans: holiday_sale, full_plan)"
     x, y = sale.lines[0].get_xdata(), sale.lines[0].get_ydata()
@@ -250,3 +250,10 @@ def test_non_latin_names_get_a_font_with_their_glyphs_and_no_warnings(
     assert [str(w.message) for w in caught] == []
     assert not [r for r in caplog.records if r.name.startswith("matplotlib")]
     assert font_families(["bike shop"]) == ["DejaVu Sans"]  # Latin: nothing to look up
+
+
+def test_spend_so_far_adds_up_to_the_plan_spend(plans_result):
+    ax = pressure_figure(plans_result).axes[-1]
+    ends = [line.get_ydata()[-1] for line in ax.lines]
+    assert np.allclose(ends, plans_result.dataset["spend"].sum("period").values)
+    assert all(line.get_ydata()[0] == 0 for line in ax.lines)

@@ -581,36 +581,27 @@ def plot_pressure(result: SimulationResult, campaign: str, ax: Axes | None = Non
 
 
 def plot_spend(result: SimulationResult, ax: Axes | None = None) -> Axes:
-    """Money spent on campaigns per plan, day by day where the result has it (else per
-    period, drawn from the period's first day to the next period's). Plans with the
-    same spend overlap; earlier plans are drawn wider so they show beneath."""
+    """Money spent on campaigns so far, per plan: from zero at the start, day by day
+    where the result has it (else at each period's end), so one-off costs show as steps
+    and running costs as slopes. Plans that spend alike overlap; earlier plans are
+    drawn wider so they show beneath."""
     ax = _axes(ax)
     ds = result.dataset
     daily = "spend_daily" in ds and ds.sizes.get("day", 0) > 0
     if daily:
         days = ds["day"].values.astype("datetime64[D]")
-        edges, per = np.append(days, days[-1] + _DAY), "day"
+        edges = np.append(days, days[-1] + _DAY)
     else:
         edges = _period_edges(result)
-        length = int((edges[1] - edges[0]) / _DAY)
-        per = {1: "day", 7: "week"}.get(length, f"{length} days")
     n = len(result.scenarios)
     for k, name in enumerate(result.scenarios):
         spend = ds["spend_daily" if daily else "spend"].sel(scenario=name).values
         width = 1.2 + 2.0 * (n - 1 - k) / max(n - 1, 1)  # later plans thinner, on top
-        ax.step(
-            edges,
-            np.append(spend, spend[-1]),
-            where="post",
-            color=_color(result, name),
-            lw=width,
-            label=name,
+        ax.plot(
+            edges, np.r_[0.0, np.cumsum(spend)], color=_color(result, name), lw=width, label=name
         )
     ax.yaxis.set_major_formatter(_THOUSANDS)
-    currency = str(ds.attrs.get("currency", "")).strip()
-    ax.set_title(
-        f"spend per {per}" + (f" ({currency})" if currency else ""), fontsize=9, loc="left"
-    )
+    ax.set_title("spend so far", fontsize=9, loc="left")
     ax.set_ylim(bottom=0)
     ax.tick_params(axis="y", labelsize=7)
     ax.spines[["top", "right"]].set_visible(False)
