@@ -14,6 +14,9 @@ Variables of :attr:`SimulationResult.dataset`:
     entries into each stage (moves in, repeats and arrivals) by persona and channel;
 ``spend(scenario, period)``, ``pressure(scenario, campaign, period)``
     money spent on campaigns, and each campaign's mean pressure in [0, 1];
+``pressure_daily(scenario, campaign, day)``, ``spend_daily(scenario, day)``
+    each campaign's pressure, and the money spent, day by day (so a window is seen to
+    start on its day);
 ``value(stage)``
     money per entry into each stage (the goal's is the value per conversion).
 
@@ -34,6 +37,7 @@ import xarray as xr
 
 from funnelsim.dynamics import CompiledModel
 from funnelsim.engines.base import RawRun
+from funnelsim.funnel import LOST
 
 __all__ = ["SimulationResult", "QUANTILES", "scenario_dataset"]
 
@@ -59,6 +63,13 @@ def scenario_dataset(
     for k, name in enumerate(names):
         sums = np.bincount(period_of_day, weights=model.pressure[name], minlength=t)
         pressure[k] = sums / np.maximum(np.bincount(period_of_day, minlength=t), 1)
+    n_horizon = round(t * days_per_period)
+    days = pd.date_range(model.dates[0], periods=n_horizon, freq="D")
+    daily = np.zeros((len(names), n_horizon))
+    spend_daily = np.zeros(n_horizon)
+    for k, name in enumerate(names):
+        daily[k] = model.pressure[name][:n_horizon]
+        spend_daily += model.costs[name][:n_horizon]
     values = np.array([float((value or {}).get(s, 0.0)) for s in stages])
     queue_vars = {}
     if raw.queues is not None:
@@ -81,6 +92,8 @@ def scenario_dataset(
             ),
             "spend": (("period",), spend),
             "pressure": (("campaign", "period"), pressure),
+            "pressure_daily": (("campaign", "day"), daily),
+            "spend_daily": (("day",), spend_daily),
             "value": (("stage",), values),
         },
         coords={
@@ -92,6 +105,7 @@ def scenario_dataset(
             "segment": list(model.segments),
             "channel": list(model.channels),
             "campaign": names,
+            "day": days,
         },
     )
     if queue_vars:
@@ -186,16 +200,35 @@ class SimulationResult:
         da = (self.dataset["entries"] * self.dataset["value"]).sum(("period", "stage"))
         return da.sum([d for d in ("segment", "channel") if d not in keep])
 
+    def before_goal(self) -> list[str]:
+        """Stages listed before the goal in journey order: people there have not converted
+        (yet, or since they came back from ``lost``)."""
+        stages = [s for s in self.stages if s != LOST]
+        return stages[: stages.index(self.goal)]
+
+    def dropoff(self) -> xr.DataArray:
+        """Moves into ``lost`` per source stage over the horizon ``(scenario, replicate,
+        source)`` (``lost`` itself excluded)."""
+        into_lost = self.dataset["flows"].sel(target=LOST, drop=True).sum("period")
+        return into_lost.sel(source=[s for s in self.stages if s != LOST])
+
     def totals(self) -> xr.Dataset:
-        """Headline metrics over the horizon, one value per scenario and replicate."""
+        """Headline metrics over the horizon, one value per scenario and replicate.
+
+        Moves into ``lost`` are split by where they come from, in journey order:
+        ``lost`` counts moves from the stages listed *before* the goal (people who left
+        without converting); ``churned`` counts moves from the goal and the stages
+        listed after it (customers leaving). A person won back from ``lost`` who leaves
+        again is counted again.
+        """
         ds = self.dataset
         conversions = self.conversions()
         arrivals = ds["arrivals"].sum(("period", "segment", "channel"))
         people = ds["initial"].sum("stage") + arrivals
-        into_lost = ds["flows"].sel(target="lost", drop=True)
-        lost = into_lost.sum(("period", "source")) - into_lost.sel(source="lost", drop=True).sum(
-            "period"
-        )
+        dropoff = self.dropoff()
+        before = self.before_goal()
+        lost = dropoff.sel(source=before).sum("source")
+        churned = dropoff.drop_sel(source=before).sum("source")
         revenue = self.revenue()
         spend = ds["spend"].sum("period").broadcast_like(revenue)
         profit = revenue - spend
@@ -205,6 +238,7 @@ class SimulationResult:
                 "arrivals": arrivals,
                 "conversion_rate": conversions / people.where(people > 0),
                 "lost": lost,
+                "churned": churned,
                 "revenue": revenue,
                 "spend": spend,
                 "profit": profit,

@@ -82,6 +82,22 @@ def test_summary_table_has_the_promised_shape(minimal):
     assert conv["p95"] == pytest.approx(np.quantile(values, 0.95))
 
 
+def test_lost_is_leaving_before_converting_and_churned_is_customers_leaving(minimal):
+    """Drop-off from awareness, interest and desire is `lost`; from the goal stage
+    (conversion) and after it (advocacy) it is `churned`; together they are every move
+    into `lost`, replicate by replicate."""
+    result = run(load_scenario(minimal), replicates=20)
+    assert result.before_goal() == ["awareness", "interest", "desire"]
+    into_lost = result.dataset["flows"].sel(target="lost").sum("period")
+    totals = result.totals()
+    before = into_lost.sel(source=["awareness", "interest", "desire"]).sum("source")
+    after = into_lost.sel(source=["conversion", "advocacy"]).sum("source")
+    assert np.array_equal(totals["lost"].values, before.values)
+    assert np.array_equal(totals["churned"].values, after.values)
+    assert np.all(totals["churned"] > 0) and np.all(totals["churned"] < totals["conversions"])
+    assert {"lost", "churned"} <= set(result.summary()["metric"])
+
+
 def test_timeseries_table_columns(minimal):
     table = run(load_scenario(minimal), replicates=10).timeseries()
     assert list(table.columns) == [
