@@ -8,6 +8,7 @@ engine) or a single replicate shows point values, with no ranges or probabilitie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from io import StringIO
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from funnelsim.report.format import ECONOMIC_METRICS, compact, is_percent, metric_name
+from funnelsim.report.format import ECONOMIC_METRICS, compact, is_percent, metric_name, whole
 
 if TYPE_CHECKING:
     from funnelsim.results import SimulationResult
@@ -94,7 +95,7 @@ def print_headline(result: SimulationResult, console: Console) -> None:
 
 # ------------------------------------------------------------------------ totals
 def _value(metric: str, value: float) -> str:
-    return f"{value:.1%}" if is_percent(metric) else compact(value)
+    return f"{value:.1%}" if is_percent(metric) else whole(value)
 
 
 def print_totals(console: Console, summary: pd.DataFrame, run: Run) -> None:
@@ -110,7 +111,7 @@ def print_totals(console: Console, summary: pd.DataFrame, run: Run) -> None:
         metric = str(row.metric)
         if metric in ECONOMIC_METRICS and not (row.mean == row.mean and row.mean != 0):
             continue  # no economics or no spend in this scenario: nothing to show
-        cells = [escape(metric_name(metric, churned)), _value(metric, float(row.mean))]
+        cells = [escape(metric_name(metric, churned, short=True)), _value(metric, float(row.mean))]
         if not run.point:
             cells.append(f"{_value(metric, float(row.p05))} – {_value(metric, float(row.p95))}")
         table.add_row(*cells)
@@ -127,8 +128,11 @@ def _has_money(rows: pd.DataFrame) -> bool:
     return bool((money > 0).to_numpy().any())
 
 
-def _range(lo: float, hi: float, signed: bool = False, sep: str = " – ") -> str:
-    return f"{compact(lo, signed)}{sep}{compact(hi, signed)}"
+Format = Callable[[float, bool], str]
+
+
+def _range(fmt: Format, lo: float, hi: float, signed: bool, sep: str = " – ") -> str:
+    return f"{fmt(lo, signed)}{sep}{fmt(hi, signed)}"
 
 
 def _columns(money: bool) -> list[tuple[str, str, bool]]:
@@ -149,7 +153,7 @@ def _probabilities(money: bool, point: bool) -> list[tuple[str, str]]:
     return probs + ([("P(best)", "prob_best_profit")] if money else [])
 
 
-def _wide(rows: pd.DataFrame, money: bool, point: bool, best: int) -> Table:
+def _wide(rows: pd.DataFrame, money: bool, point: bool, best: int, fmt: Format) -> Table:
     """One row per plan; for replicates, each number's 5–95% range on the line below."""
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False, show_edge=False)
     cols, probs = _columns(money), _probabilities(money, point)
@@ -162,9 +166,9 @@ def _wide(rows: pd.DataFrame, money: bool, point: bool, best: int) -> Table:
             if signed and k == 0:
                 cells.append("[dim]baseline[/]" if col == "uplift_conversions" else "")
                 continue
-            text = compact(row[col], signed)
+            text = fmt(row[col], signed)
             if not point:
-                span = _range(row[f"{col}_p05"], row[f"{col}_p95"], signed, sep="–")
+                span = _range(fmt, row[f"{col}_p05"], row[f"{col}_p95"], signed, sep="–")
                 text += f"\n[dim]{span}[/]"
             cells.append(text)
         for _, col in probs:
@@ -174,7 +178,9 @@ def _wide(rows: pd.DataFrame, money: bool, point: bool, best: int) -> Table:
     return table
 
 
-def _blocks(rows: pd.DataFrame, money: bool, point: bool, best: int) -> list[Text]:
+def _blocks(
+    rows: pd.DataFrame, money: bool, point: bool, best: int, fmt: Format
+) -> tuple[list[Text], int]:
     """One block per plan: its name and label on a line of their own (wrapped like
     prose if long), then a row per number, columns aligned across blocks. Narrow
     enough for any plan name and any number."""
@@ -196,9 +202,9 @@ def _blocks(rows: pd.DataFrame, money: bool, point: bool, best: int) -> list[Tex
             if (not money and "profit" in col) or (k == 0 and col.startswith("uplift")):
                 continue
             signed = col.startswith("uplift")
-            cells = [names[col], compact(row[col], signed)]
+            cells = [names[col], fmt(row[col], signed)]
             if not point:
-                cells.append(_range(row[f"{col}_p05"], row[f"{col}_p95"], signed))
+                cells.append(_range(fmt, row[f"{col}_p05"], row[f"{col}_p95"], signed))
                 label, key = probs.get(col, ("", ""))
                 value = row.get(key) if key else None
                 cells.append("" if value is None or value != value else f"{label} {value:.0%}")
@@ -218,7 +224,7 @@ def _blocks(rows: pd.DataFrame, money: bool, point: bool, best: int) -> list[Tex
         style = "bold green" if k == best else ""
         out.append(Text(head, style=style or "bold"))
         out += [Text(line(cells), style=style) for cells in lines]
-    return out
+    return out, max(cell_len(line(cells)) for cells in every)
 
 
 def _width(table: Table) -> int:
@@ -234,13 +240,22 @@ def print_comparison(console: Console, rows: pd.DataFrame, run: Run) -> None:
     money = _has_money(rows)
     best = int(rows["profit"].idxmax() if money else rows["conversions"].idxmax())
     console.print(f"[bold]{escape(run.title)}: plans compared over the horizon[/]")
-    table = _wide(rows, money, run.point, best)
-    wide = _width(table) <= console.width
-    if wide:
-        console.print(table)
+    # the first layout that fits: side by side, then a block per plan; whole numbers
+    # (1,245,300) before compact ones (1.25M)
+    wide = False
+    for fmt in (whole, compact):
+        table = _wide(rows, money, run.point, best, fmt)
+        if _width(table) <= console.width:
+            console.print(table)
+            wide = True
+            break
     else:
-        for text in _blocks(rows, money, run.point, best):
-            console.print(text)
+        for fmt in (whole, compact):
+            lines, width = _blocks(rows, money, run.point, best, fmt)
+            if width <= console.width or fmt is compact:
+                for text in lines:
+                    console.print(text)
+                break
     notes = ["sales = conversions"]
     if not run.point:
         where = "below it" if wide else "beside it"

@@ -8,6 +8,7 @@ __all__ = [
     "ECONOMIC_METRICS",
     "PERCENT_METRICS",
     "compact",
+    "whole",
     "is_percent",
     "metric_name",
     "money_unit",
@@ -71,15 +72,17 @@ _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
 _MONEY = frozenset({"revenue", "spend", "profit", "cac", "uplift_revenue", "uplift_profit"})
 
 
-def metric_name(metric: str, churned: bool = False) -> str:
-    """A planner's name for a summary metric (``conversion_rate`` → "conversion rate …").
+def metric_name(metric: str, churned: bool = False, short: bool = False) -> str:
+    """A planner's name for a summary metric (``conversion_rate`` → "conversion rate (of
+    everyone in the funnel)"; ``short`` leaves out the explanation in brackets).
 
     With ``churned`` (the summary also reports customers leaving after converting),
     ``lost`` counts only people who left before converting and is named so.
     """
     if metric == "lost" and churned:
         return "lost before converting"
-    return _NAMES.get(metric, metric.replace("_", " "))
+    name = _NAMES.get(metric, metric.replace("_", " "))
+    return name.split(" (")[0] if short else name
 
 
 def is_percent(metric: str) -> bool:
@@ -96,6 +99,17 @@ def money_unit(metric: str, currency: str) -> tuple[str, str]:
     return (symbol, "") if symbol else ("", f" {currency}")
 
 
+def whole(value: float, signed: bool = False) -> str:
+    """A number with thousands separators, rounded to a whole: 1,245,300; with a sign
+    when ``signed`` (none on zero); NaN reads as "–"."""
+    if isinstance(value, float) and math.isnan(value):
+        return "–"
+    text = f"{abs(value):,.0f}"
+    if text == "0":
+        return text
+    return ("+" if value >= 0 else "−") + text if signed else ("−" if value < 0 else "") + text
+
+
 def compact(value: float, signed: bool = False) -> str:
     """A number a planner reads at a glance: 989 / 1,245 / 237k / 1.25M / 3.4B, with a
     sign when ``signed`` (a difference). Thousands and up keep three significant digits
@@ -109,7 +123,7 @@ def compact(value: float, signed: bool = False) -> str:
     sign = ("+" if value >= 0 else "−") if signed else ("−" if value < 0 else "")
     v = abs(value)
     if round(v) < 10_000:
-        return sign + f"{v:,.0f}"
+        return (sign if round(v) else "") + f"{v:,.0f}"  # no sign on a zero
     if round(v / 1e3) < 1000:
         return sign + f"{v / 1e3:.0f}k"
     for scale, unit in ((1e6, "M"), (1e9, "B")):
