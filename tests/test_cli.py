@@ -130,7 +130,8 @@ def test_plans_are_compared_at_a_glance(tmp_path):
     assert report.count("data:image/png;base64,") == 6  # every plot inlined: readable offline
     assert "http" not in report and "<script" not in report
     assert all(name in report for name in ("instagram", "holiday_sale", "full_plan"))
-    assert f"<tr class=\"best\"><td class='text'>{winner}</td>" in report
+    assert "<tr class='best'><td class='text'><b>" in report
+    assert report.split("<tr class='best'>")[1].split("</td>")[0].endswith(f"<br>{winner}")
     by_channel = pd.read_csv(out / "summary_by_channel.csv")
     assert {"store", "search", "social", "referral"} <= set(by_channel["channel"])
 
