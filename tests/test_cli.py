@@ -223,3 +223,15 @@ def test_agents_engine_run_reports_queues(tmp_path):
     }
     util = queues.query("metric == 'utilisation'")["mean"]
     assert ((util > 0) & (util < 1)).all()
+
+
+def test_progress_counts_replicates_per_plan_and_the_table_has_point_values(tmp_path):
+    args = ["run", str(SCENARIOS / "bike_shop_holiday.yaml"), "-o", str(tmp_path / "e")]
+    result = runner.invoke(app, [*args, "--engine", "expected", "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert "4/4 plans" in result.stderr and "plan 4/4 full_plan" in result.stderr
+    assert result.stderr.count("1/1 replicates") == 4  # one deterministic replicate each
+    assert "P(best)" not in result.stdout and "–" not in result.stdout  # no ranges
+    assert "the most profitable plan (deterministic expected values" in " ".join(
+        result.stdout.split()
+    )
