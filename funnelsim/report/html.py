@@ -109,12 +109,15 @@ def _fmt(metric: str, value: float, currency: str) -> str:
 
 def _cell(metric: str, mean: float, lo: float, hi: float, info: Run, signed: bool = False) -> str:
     """A table cell: the mean, and its 5–95% range below it when there is a spread."""
-    text = _fmt(metric, mean, info.currency)
-    if signed and not pd.isna(mean) and mean > 0:
-        text = "+" + text
+
+    def fmt(value: float) -> str:
+        text = _fmt(metric, value, info.currency)
+        return "+" + text if signed and not pd.isna(value) and value > 0 else text
+
+    text = fmt(mean)
     spread = not (info.point or pd.isna(lo) or lo == hi or metric.startswith("prob_"))
     if spread:
-        span = f"{_fmt(metric, lo, info.currency)} – {_fmt(metric, hi, info.currency)}"
+        span = f"{fmt(lo)} – {fmt(hi)}"
         text += f"<span class='range'>{_esc(span)}</span>"
     return f"<td>{text}</td>"
 
