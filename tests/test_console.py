@@ -166,3 +166,13 @@ def test_progress_counts_replicates_per_plan():
     assert "plan 1/2 baseline" in text and "plan 2/2 sale" in text
     assert text.count("3/3 replicates") == 2 and "2/2 plans" in text
     assert "6/3" not in text and "540" not in text  # not plans × replicates, not days
+
+
+def test_progress_of_a_single_plan_is_one_row():
+    console = Console(width=120, record=True, color_system=None)
+    with PlanProgress(console, "Bike shop", ["baseline"], 5) as bar:
+        bar.plan(0, "baseline")
+        for _ in range(5):
+            bar.advance(1)
+    text = console.export_text()
+    assert "Bike shop" in text and "5/5 replicates" in text and "plans" not in text

@@ -95,7 +95,7 @@ def print_headline(result: SimulationResult, console: Console) -> None:
 
 # ------------------------------------------------------------------------ totals
 def _value(metric: str, value: float) -> str:
-    return f"{value:.1%}" if is_percent(metric) else whole(value)
+    return f"{value:,.1%}" if is_percent(metric) else whole(value)
 
 
 def print_totals(console: Console, summary: pd.DataFrame, run: Run) -> None:
@@ -298,8 +298,9 @@ def print_comparison(console: Console, rows: pd.DataFrame, run: Run) -> None:
 # ---------------------------------------------------------------------- progress
 class PlanProgress:
     """A progress display for a scenario's plans: a row for all plans with the time
-    remaining, and a row per plan counting its replicates (``days_per_replicate`` turns
-    simulated days, as the agent engine reports them, into replicates).
+    remaining (when there are several), and a row per plan counting its replicates
+    (``days_per_replicate`` turns simulated days, as the agent engine reports them,
+    into replicates).
 
     Use as a context manager; pass :meth:`plan` and :meth:`advance` to the runner.
     """
@@ -313,7 +314,7 @@ class PlanProgress:
         days_per_replicate: float | None = None,
         disable: bool = False,
     ) -> None:
-        self.plans, self.replicates = plans, replicates
+        self.title, self.plans, self.replicates = title, plans, replicates
         self.per_unit = 1.0 / days_per_replicate if days_per_replicate else 1.0
         self.bar = Progress(
             TextColumn("{task.description}"),
@@ -325,9 +326,11 @@ class PlanProgress:
             console=console,
             disable=disable,
         )
-        self.total = self.bar.add_task(
-            f"[bold]{escape(title)}[/]", total=len(plans), done=self._done_plans(0)
-        )
+        self.total: TaskID | None = None
+        if len(plans) > 1:
+            self.total = self.bar.add_task(
+                f"[bold]{escape(title)}[/]", total=len(plans), done=self._done_plans(0)
+            )
         self.task: TaskID | None = None
         self.plan_index, self.completed = -1, 0.0
 
@@ -351,6 +354,8 @@ class PlanProgress:
             self._finish()
         self.plan_index, self.completed = k, 0.0
         label = f"  plan {k + 1}/{len(self.plans)} {escape(name)}"
+        if self.total is None:
+            label = f"[bold]{escape(self.title)}[/]"
         self.task = self.bar.add_task(label, total=self.replicates, done=self._done(0))
 
     def _done(self, completed: float) -> str:
@@ -359,11 +364,9 @@ class PlanProgress:
     def _finish(self) -> None:
         assert self.task is not None
         self.bar.update(self.task, completed=self.replicates, done=self._done(self.replicates))
-        self.bar.update(
-            self.total,
-            completed=self.plan_index + 1,
-            done=self._done_plans(self.plan_index + 1),
-        )
+        if self.total is not None:
+            plans = self.plan_index + 1
+            self.bar.update(self.total, completed=plans, done=self._done_plans(plans))
 
     def advance(self, work: float) -> None:
         """Work just finished: replicates, or simulated days."""
@@ -372,8 +375,9 @@ class PlanProgress:
         completed = min(self.replicates, self.completed + work * self.per_unit)
         self.completed = completed
         self.bar.update(self.task, completed=completed, done=self._done(completed))
-        overall = self.plan_index + completed / self.replicates
-        self.bar.update(self.total, completed=overall, done=self._done_plans(overall))
+        if self.total is not None:
+            overall = self.plan_index + completed / self.replicates
+            self.bar.update(self.total, completed=overall, done=self._done_plans(overall))
 
     def done(self) -> None:
         """Every plan finished."""
