@@ -14,10 +14,8 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from funnelsim import __version__
@@ -166,39 +164,38 @@ def _interrupted(what: str = "") -> None:
 def _simulate(
     spec, replicates: int | None, seed: int | None, engine_name: str, quiet: bool, **options: Any
 ):  # noqa: ANN001, ANN202 - Scenario and result, imported lazily
-    """Run every plan of a scenario with a progress bar (replicates, or simulated days)."""
+    """Run every plan of a scenario with a progress display: replicates per plan and the
+    time left."""
     from funnelsim.engines import ENGINES
+    from funnelsim.report.console import PlanProgress
     from funnelsim.scenario import run as run_scenario
 
     n = replicates or spec.replicates
-    plans = 1 + len(spec.variants)
-    if ENGINES[engine_name].progress_unit == "day":
-        days = spec.horizon.periods * spec.horizon.step_days
-        total, what = n * days * plans, "simulated days"
-    else:
-        total, what = (1 if engine_name == "expected" else n) * plans, "replicates"
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(what),
-        TimeElapsedColumn(),
-        console=err,
+    engine = ENGINES[engine_name]
+    days = spec.horizon.periods * spec.horizon.step_days if engine.progress_unit == "day" else None
+    with PlanProgress(
+        err,
+        f"{spec.name} ({engine_name})",
+        ["baseline", *spec.variants],
+        n if engine.stochastic else 1,
+        days_per_replicate=days,
         disable=quiet,
     ) as bar:
-        task = bar.add_task(f"{spec.name} ({engine_name})", total=total)
         try:
-            return run_scenario(
+            result = run_scenario(
                 spec,
                 replicates=n,
                 seed=seed,
                 engine=engine_name,
-                progress=lambda k: bar.advance(task, k),
+                progress=bar.advance,
+                plan_started=bar.plan,
                 **options,
             )
         except FunnelsimError as exc:
             bar.stop()
             _fail(exc)
+        bar.done()
+        return result
 
 
 @app.command()
@@ -288,99 +285,9 @@ def simulate(
 
 
 def _headline(result) -> None:  # noqa: ANN001 - SimulationResult, imported lazily
-    if result.variants:
-        _comparison(result)
-    else:
-        _totals(result)
-    queues = result.summary_queues()
-    if queues is not None:
-        table = queues.set_index(["scenario", "queue", "metric"])["mean"]
-        for (scenario, queue), rows in table.groupby(level=[0, 1]):
-            m = rows.droplevel([0, 1])
-            out.print(
-                f"[bold]{escape(str(queue))}[/] queue ({escape(str(scenario))}): waited "
-                f"{m['wait_mean']:.2f} days on average (90% within {m['wait_p90']:.2f}), "
-                f"servers busy {m['utilisation']:.0%}, {m['lost_waiting']:,.0f} lost to "
-                f"waiting, {m['served']:,.0f} served [dim](means over replicates)[/]"
-            )
+    from funnelsim.report.console import print_headline
 
-
-def _totals(result) -> None:  # noqa: ANN001
-    table = Table(
-        title=f"{result.dataset.attrs.get('title', '')}: totals over the horizon",
-        title_justify="left",
-    )
-    table.add_column("metric")
-    table.add_column("mean", justify="right")
-    table.add_column("5–95% range", justify="right")
-    money = {"revenue", "spend", "profit", "cac", "roi"}
-    for row in result.summary().itertuples():
-        if row.metric in money and not (row.mean == row.mean and row.mean != 0):
-            continue  # no economics or no spend in this scenario: nothing to show
-        pct = row.metric.endswith("_rate") or row.metric == "roi"
-        fmt = (lambda v: f"{v:.1%}") if pct else (lambda v: f"{v:,.0f}")
-        table.add_row(row.metric, fmt(row.mean), f"{fmt(row.p05)} – {fmt(row.p95)}")
-    out.print(table)
-
-
-def _num(value: float, signed: bool = False) -> str:
-    """Compact number: 1,234 / 27.7k / 1.25M, with a sign if asked."""
-    sign = ("+" if value >= 0 else "−") if signed else ("−" if value < 0 else "")
-    v = abs(value)
-    text = f"{v / 1e6:.3g}M" if v >= 1e6 else f"{v / 1e3:.0f}k" if v >= 1e4 else f"{v:,.0f}"
-    return sign + text
-
-
-def _cell(mean: float, lo: float, hi: float, signed: bool = False) -> str:
-    return f"{_num(mean, signed)}\n[dim]{_num(lo, signed)}…{_num(hi, signed)}[/]"
-
-
-def _comparison(result) -> None:  # noqa: ANN001
-    """Plans side by side: means with 90% intervals, uplift vs baseline, how sure we are."""
-    rows = result.comparison()
-    title = f"{result.dataset.attrs.get('title', '')}: plans compared over the horizon"
-    out.print(f"[bold]{escape(title)}[/]")
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False, show_edge=False)
-    for name in ("plan", "sales", "profit", "Δ sales", "Δ profit", "P(Δ>0)", "P(best)"):
-        table.add_column(name, justify="left" if name == "plan" else "right", no_wrap=True)
-    best = int(rows["profit"].idxmax())
-    for k, row in rows.iterrows():
-        cells = [
-            escape(str(row.scenario)),
-            _cell(row.conversions, row.conversions_p05, row.conversions_p95),
-            _cell(row.profit, row.profit_p05, row.profit_p95),
-        ]
-        if k == 0:
-            cells += ["[dim]baseline[/]", "", ""]
-        else:
-            cells += [
-                _cell(
-                    row.uplift_conversions,
-                    row.uplift_conversions_p05,
-                    row.uplift_conversions_p95,
-                    signed=True,
-                ),
-                _cell(row.uplift_profit, row.uplift_profit_p05, row.uplift_profit_p95, signed=True),
-                f"{row.prob_beats_baseline:.0%}",
-            ]
-        cells.append(f"{row.prob_best_profit:.0%}")
-        table.add_row(*cells, style="bold green" if k == best else None)
-    out.print(table)
-    out.print(
-        "[dim]sales = conversions: mean, and its 5–95% range across replicates below; "
-        "Δ = paired difference from the baseline (common random numbers); P(Δ>0) = "
-        "chance of more sales than the baseline; P(best) = chance of the highest profit[/]"
-    )
-    for row in rows.itertuples():
-        if row.label != row.scenario:
-            out.print(f"  [bold]{escape(str(row.scenario))}[/]: {escape(str(row.label))}")
-    top = rows.loc[best]
-    sure = top.prob_best_profit
-    word = "almost certainly" if sure >= 0.95 else "probably" if sure >= 0.75 else "possibly"
-    out.print(
-        f"[bold]{escape(str(top.scenario))}[/] is {word} the most profitable plan: the "
-        f"best in {sure:.0%} of {result.dataset.sizes['replicate']} replicates."
-    )
+    print_headline(result, out)
 
 
 @app.command()

@@ -132,7 +132,8 @@ def test_plans_are_compared_at_a_glance(tmp_path):
     assert report.count("data:image/png;base64,") == 6  # every plot inlined: readable offline
     assert "http" not in report and "<script" not in report
     assert all(name in report for name in ("instagram", "holiday_sale", "full_plan"))
-    assert f"<tr class=\"best\"><td class='text'>{winner}</td>" in report
+    assert "<tr class='best'><td class='text'><b>" in report
+    assert report.split("<tr class='best'>")[1].split("</td>")[0].endswith(f"<br>{winner}")
     by_channel = pd.read_csv(out / "summary_by_channel.csv")
     assert {"store", "search", "social", "referral"} <= set(by_channel["channel"])
 
@@ -224,3 +225,15 @@ def test_agents_engine_run_reports_queues(tmp_path):
     }
     util = queues.query("metric == 'utilisation'")["mean"]
     assert ((util > 0) & (util < 1)).all()
+
+
+def test_progress_counts_replicates_per_plan_and_the_table_has_point_values(tmp_path):
+    args = ["run", str(SCENARIOS / "bike_shop_holiday.yaml"), "-o", str(tmp_path / "e")]
+    result = runner.invoke(app, [*args, "--engine", "expected", "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert "4/4 plans" in result.stderr and "plan 4/4 full_plan" in result.stderr
+    assert result.stderr.count("1/1 replicates") == 4  # one deterministic replicate each
+    assert "P(best)" not in result.stdout and "–" not in result.stdout  # no ranges
+    assert "the most profitable plan (deterministic expected values" in " ".join(
+        result.stdout.split()
+    )

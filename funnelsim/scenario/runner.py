@@ -139,6 +139,7 @@ def run(
     seed: int | None = None,
     engine: str | None = None,
     progress: Callable[[float], None] | None = None,
+    plan_started: Callable[[int, str], None] | None = None,
     common_random_numbers: bool | None = None,
     workers: int = 1,
     record_journeys: bool = False,
@@ -148,6 +149,8 @@ def run(
 
     ``workers`` spreads agent replicates over processes (results do not change);
     ``record_journeys`` keeps the agent engine's event logs in ``result.journeys``.
+    ``progress`` is called with work done (replicates, or simulated days for agents),
+    ``plan_started(k, name)`` before each plan runs (0 = the baseline).
     The result's attrs record the seed, engine, replicates and funnelsim version.
     """
     replicates = replicates or scenario.replicates
@@ -161,6 +164,8 @@ def run(
     runner = get_engine(engine_name, **options)
     runs, models, values, labels, journeys = {}, {}, {}, {}, {}
     for k, (name, plan) in enumerate(plans(scenario).items()):
+        if plan_started is not None:
+            plan_started(k, name)
         models[name] = compile_scenario(plan, engine=engine_name)
         runs[name] = runner.run(models[name], replicates, seed, progress, stream=0 if crn else k)
         if record_journeys:
@@ -172,6 +177,8 @@ def run(
         labels[name] = plan.baseline.label
     attrs = {
         "title": scenario.name,
+        "description": scenario.description.strip(),
+        "currency": scenario.economics.currency,
         "engine": engine_name,
         "seed": seed,
         "replicates": replicates,
