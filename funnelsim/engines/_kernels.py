@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit
 
-from funnelsim.engines._random import binomial, poisson, substream
+from funnelsim.engines._random import binomial, poisson, step_stream, substream
 
 __all__ = ["simulate"]
 
@@ -80,6 +80,7 @@ def simulate(
         unaware = unaware0
         for step in range(n_steps):
             t = step // steps_per_period
+            here = step_stream(key0, key1, step)
             ps = step if probs.shape[1] > 1 else 0
             es = step if external.shape[1] > 1 else 0
             # 1. arrivals, from the state at the start of the step
@@ -97,7 +98,7 @@ def simulate(
                     p_in = -math.expm1(-total / market * dt)
                     if stochastic:
                         pool = math.floor(unaware)
-                        n_in = binomial(int(pool), p_in, substream(key0, key1, step, _POOL, 0))
+                        n_in = binomial(int(pool), p_in, substream(here, _POOL, 0))
                         rest, rest_lam = n_in, total
                         for k in range(n_cells):
                             if rest == 0:
@@ -108,7 +109,7 @@ def simulate(
                             x = (
                                 rest
                                 if share >= 1.0
-                                else binomial(rest, share, substream(key0, key1, step, _SPLIT, k))
+                                else binomial(rest, share, substream(here, _SPLIT, k))
                             )
                             new[k] = x
                             rest -= x
@@ -123,7 +124,7 @@ def simulate(
                 for k in range(n_cells):
                     if lam[k] > 0.0:
                         if stochastic:
-                            new[k] = poisson(lam[k] * dt, substream(key0, key1, step, _ARRIVALS, k))
+                            new[k] = poisson(lam[k] * dt, substream(here, _ARRIVALS, k))
                         else:
                             new[k] = lam[k] * dt
             # 2. moves: conditional binomials along each compartment's slots
@@ -145,9 +146,7 @@ def simulate(
                         x = (
                             rest
                             if p >= rest_p
-                            else binomial(
-                                rest, p / rest_p, substream(key0, key1, step, _MOVES, c * m + j)
-                            )
+                            else binomial(rest, p / rest_p, substream(here, _MOVES, c * m + j))
                         )
                         rest -= x
                         rest_p -= p

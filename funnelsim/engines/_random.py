@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit, uint64
 
 __all__ = [
+    "step_stream",
     "substream",
     "uniform",
     "binomial",
@@ -65,12 +66,17 @@ def _mix(z: np.uint64) -> np.uint64:
 
 
 @njit(cache=True, nogil=True)
-def substream(key0: np.uint64, key1: np.uint64, step: int, lane: int, index: int) -> np.uint64:
-    """The id of the sub-stream for (replicate key, step, lane, index)."""
+def step_stream(key0: np.uint64, key1: np.uint64, step: int) -> np.uint64:
+    """The id shared by every sub-stream of (replicate key, step)."""
     h = _mix(key0 ^ _GOLDEN)
     h = _mix(h ^ key1)
-    h = _mix(h ^ (uint64(step) * _STEP + uint64(1)))
-    return _mix(h ^ (uint64(lane) * _LANE + uint64(index) + uint64(1)))
+    return _mix(h ^ (uint64(step) * _STEP + uint64(1)))
+
+
+@njit(cache=True, nogil=True)
+def substream(step_id: np.uint64, lane: int, index: int) -> np.uint64:
+    """The id of sub-stream (lane, index) within a :func:`step_stream`."""
+    return _mix(step_id ^ (uint64(lane) * _LANE + uint64(index) + uint64(1)))
 
 
 @njit(cache=True, nogil=True)
@@ -91,13 +97,15 @@ def _fc(k: float) -> float:
 
 @njit(cache=True, nogil=True)
 def _binomial_inversion(n: int, p: float, stream: np.uint64) -> int:
-    q = 1.0 - p
     q0 = math.exp(n * math.log1p(-p))
+    i = 0
+    u = uniform(stream, i)
+    if u <= q0:
+        return 0
+    q = 1.0 - p
     mean = n * p
     bound = min(float(n), mean + 10.0 * math.sqrt(mean * q + 1.0))
     ratio = p / q
-    i = 0
-    u = uniform(stream, i)
     x = 0
     px = q0
     while u > px:
@@ -237,17 +245,19 @@ def poisson(lam: float, stream: np.uint64) -> int:
 
 @njit(cache=True, nogil=True)
 def binomial_many(n: np.ndarray, p: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """``Binomial(n[i], p[i])`` for each i, draw i from sub-stream (key, 0, 0, i)."""
+    """``Binomial(n[i], p[i])`` for each i, draw i from sub-stream (0, i) of step 0."""
     out = np.empty(len(n), dtype=np.int64)
+    step_id = step_stream(key[0], key[1], 0)
     for i in range(len(n)):
-        out[i] = binomial(n[i], p[i], substream(key[0], key[1], 0, 0, i))
+        out[i] = binomial(n[i], p[i], substream(step_id, 0, i))
     return out
 
 
 @njit(cache=True, nogil=True)
 def poisson_many(lam: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """``Poisson(lam[i])`` for each i, draw i from sub-stream (key, 0, 1, i)."""
+    """``Poisson(lam[i])`` for each i, draw i from sub-stream (1, i) of step 0."""
     out = np.empty(len(lam), dtype=np.int64)
+    step_id = step_stream(key[0], key[1], 0)
     for i in range(len(lam)):
-        out[i] = poisson(lam[i], substream(key[0], key[1], 0, 1, i))
+        out[i] = poisson(lam[i], substream(step_id, 1, i))
     return out
