@@ -137,7 +137,7 @@ class CompiledModel:
         >>> m = compile_model(Funnel.from_rates({"a": {"lost": 0.1}}, goal="a"),
         ...                   start="2026-01-01", periods=3, initial={"a": 10})
         >>> m.with_replicate_rates(np.stack([m.slot_rates, 2 * m.slot_rates])).probs.shape
-        (2, 1, 1, 2)
+        (2, 1, 2, 2)
         """
         slot_rates = np.asarray(slot_rates, dtype=float)
         if slot_rates.ndim != 4 or slot_rates.shape[2:] != self.base_rates.shape:

@@ -2,8 +2,10 @@
 
 One function, :func:`simulate`, runs replicates ``r0..r1`` of a compiled model through
 every step and adds their period totals into output arrays. With ``stochastic`` it
-draws (integer arrays, counter-based sub-streams of :mod:`funnelsim.engines._random`);
-without, it moves expected numbers (float arrays). Each step:
+draws whole numbers of people from counter-based sub-streams
+(:mod:`funnelsim.engines._random`); without, it moves expected numbers. Arrays are
+float64 either way (whole numbers are exact below 2**53), so one compiled signature
+serves both engines. Each step:
 
 1. arrivals by cell from the state at the start of the step (word of mouth counts the
    referrers present then): Poisson per cell, or with a finite market one Binomial from
@@ -97,8 +99,7 @@ def simulate(
                 if total > 0.0 and unaware > 0.0:
                     p_in = -math.expm1(-total / market * dt)
                     if stochastic:
-                        pool = math.floor(unaware)
-                        n_in = binomial(int(pool), p_in, substream(here, _POOL, 0))
+                        n_in = binomial(int(math.floor(unaware)), p_in, substream(here, _POOL, 0))
                         rest, rest_lam = n_in, total
                         for k in range(n_cells):
                             if rest == 0:
@@ -109,7 +110,7 @@ def simulate(
                             x = (
                                 rest
                                 if share >= 1.0
-                                else binomial(rest, share, substream(here, _SPLIT, k))
+                                else binomial(int(rest), share, substream(here, _SPLIT, k))
                             )
                             new[k] = x
                             rest -= x

@@ -8,7 +8,7 @@ before it elsewhere: two plans that differ in one compartment's probabilities sh
 every other draw exactly, whatever the number of replicates, plans or workers.
 
 Samplers draw from the true distributions for any ``n`` up to 2**53 (counts are
-int64): binomial by inversion when ``n·min(p, 1 − p) < 20`` (monotone in ``p``, which
+int64): binomial by inversion when ``n·min(p, 1 − p) < 10`` (monotone in ``p``, which
 pairs plans best) and otherwise Hörmann's BTRS (transformed rejection with squeeze,
 1993), whose acceptance test is evaluated in a cancellation-free form with Stirling
 tail corrections so it stays exact at n = 1e12; Poisson by inversion below a mean of
@@ -54,7 +54,7 @@ _FC = np.array(
         0.008330563433362871,
     ]
 )
-_INVERSION_BINOMIAL = 20.0
+_INVERSION_BINOMIAL = 10.0
 _INVERSION_POISSON = 10.0
 
 
@@ -117,7 +117,7 @@ def _binomial_inversion(n: int, p: float, stream: np.uint64) -> int:
             px = q0
         else:
             u -= px
-            px = px * (n - x + 1) * ratio / x
+            px = px * ((n - x + 1) * ratio / x)  # the factor pipelines; px is the chain
     return x
 
 
@@ -229,7 +229,7 @@ def _poisson_inversion(lam: float, stream: np.uint64) -> int:
             px = p0
         else:
             u -= px
-            px = px * lam / x
+            px = px * (lam / x)
     return x
 
 

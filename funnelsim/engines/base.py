@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 import numpy as np
@@ -77,25 +77,22 @@ def simulate_population(
     """
     from funnelsim.engines._kernels import simulate
 
-    initial = model.initial
-    if stochastic:
-        initial = np.rint(initial).astype(np.int64)
-        if np.any(initial != model.initial):
-            raise ValueError("the count engine needs whole numbers of people in `initial`")
-    dtype = np.int64 if stochastic else np.float64
+    if stochastic and np.any(np.rint(model.initial) != model.initial):
+        raise ValueError("the count engine needs whole numbers of people in `initial`")
     probs = np.ascontiguousarray(model.probs_by_replicate(), dtype=np.float64)
     external = np.ascontiguousarray(model.external_rate, dtype=np.float64)[None]
     r, t, s, k = len(keys), model.n_periods, model.funnel.n_stages, model.n_cells
     if probs.shape[0] not in (1, r):
         raise ValueError(f"the model has {probs.shape[0]} parameter sets for {r} replicates")
+    # one compiled signature for both engines: counts are held as float64, which is
+    # exact for whole numbers below 2**53 (a billion people for a million steps)
     out = RawRun(
-        initial=np.zeros((r, s), dtype=dtype),
-        occupancy=np.zeros((r, t, s), dtype=dtype),
-        flows=np.zeros((r, t, s, s), dtype=dtype),
-        arrivals=np.zeros((r, t, k), dtype=dtype),
-        entries=np.zeros((r, t, s, k), dtype=dtype),
+        initial=np.tile(np.bincount(model.stage_of, weights=model.initial, minlength=s), (r, 1)),
+        occupancy=np.zeros((r, t, s)),
+        flows=np.zeros((r, t, s, s)),
+        arrivals=np.zeros((r, t, k)),
+        entries=np.zeros((r, t, s, k)),
     )
-    out.initial[:] = np.bincount(model.stage_of, weights=initial, minlength=s).astype(dtype)
     market = model.market_size
     args = (
         np.ascontiguousarray(keys, dtype=np.uint64),
@@ -111,7 +108,7 @@ def simulate_population(
             model.referral_cells if model.referral_cells is not None else [], dtype=np.int64
         ),
         _floats(model.segment_shares, 0),
-        initial.astype(dtype),
+        np.asarray(model.initial, dtype=np.float64),
         float(model.unaware_at_start()) if market is not None else 0.0,
         float(market) if market is not None else 0.0,
         float(model.dt),
@@ -138,7 +135,15 @@ def simulate_population(
             done = chunk(bounds)
             if progress is not None:
                 progress(done)
-    return out
+    if not stochastic:
+        return out
+    return RawRun(
+        **{
+            f.name: getattr(out, f.name).astype(np.int64)
+            for f in fields(RawRun)
+            if f.name != "queues"
+        }
+    )
 
 
 def _floats(values: np.ndarray | None, size: int) -> np.ndarray:
