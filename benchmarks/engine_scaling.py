@@ -1,13 +1,21 @@
-"""Count-engine scaling benchmark: cost must not grow with the number of customers.
+"""Count-engine scaling benchmark: cost must not grow with the number of customers,
+and should be that of the random draws themselves.
 
 Measures :class:`funnelsim.engines.counts.CountEngine` on an 8-stage journey (stages
 ``s0..s7`` plus the absorbing ``lost``, with backward edges, skips and repeat events)
 over 365 daily steps and 1000 replicates, with the whole population (1e3, 1e6, 1e9)
-starting in ``s0`` and no arrivals. Against it runs a naive per-customer simulation of
-the same discrete-time chain (``funnel.step_matrix(1.0)``): one state per customer, one
-uniform draw per customer per day, vectorised over customers with numpy. The naive
-baseline runs at smaller sizes and a few replicates; its cost per customer-replicate
-is extrapolated linearly to the larger populations (and labelled so).
+starting in ``s0`` and no arrivals. Side by side, in the same process:
+
+* a **bare vectorised numpy loop** making the same multinomial draws
+  (``benchmarks/bare_loop.py``: one ``Generator.multinomial`` call per step for all
+  replicates and compartments); the ratio engine / bare is the engine's overhead;
+* the engine with **one set of rates per replicate** (as forecasts from posterior
+  draws run), which should cost the same as shared rates;
+* a naive **per-customer** simulation of the same discrete-time chain
+  (``funnel.step_matrix(1.0)``): one state per customer, one uniform draw per customer
+  per day, vectorised over customers with numpy. It runs at smaller sizes and a few
+  replicates; its cost per customer-replicate is extrapolated linearly to the larger
+  populations (and labelled so).
 
 A sanity check compares the mean last-day occupancy of both simulators with the exact
 ``initial @ P**365``.
@@ -24,8 +32,9 @@ import argparse
 import time
 
 import numpy as np
+from bare_loop import bare_loop
 
-from funnelsim.dynamics import compile_model
+from funnelsim.dynamics import CompiledModel, compile_model
 from funnelsim.engines.counts import CountEngine
 from funnelsim.funnel import Funnel
 
@@ -49,16 +58,33 @@ def journey() -> Funnel:
     return Funnel.from_rates(RATES, goal="s6", stages=STAGES)
 
 
-def run_counts(
-    funnel: Funnel, population: int, replicates: int, seed: int
-) -> tuple[float, np.ndarray]:
-    """Seconds for one count-engine run and its mean last-day occupancy."""
-    model = compile_model(
+def model_of(funnel: Funnel, population: int) -> CompiledModel:
+    """The benchmark's compiled model: everyone in ``s0``, daily steps, no arrivals."""
+    return compile_model(
         funnel, start="2026-01-01", periods=DAYS, dt=1.0, initial={STAGES[0]: float(population)}
     )
+
+
+def run_counts(
+    funnel: Funnel, population: int, replicates: int, seed: int, per_replicate: bool = False
+) -> tuple[float, np.ndarray]:
+    """Seconds for one count-engine run and its mean last-day occupancy; with
+    ``per_replicate``, every replicate has its own rates (±10% around the journey's)."""
+    model = model_of(funnel, population)
+    if per_replicate:
+        scale = np.random.default_rng(seed).uniform(0.9, 1.1, size=(replicates, 1, 1, 1))
+        model = model.with_replicate_rates(scale * model.slot_rates[None])
     t0 = time.perf_counter()
     raw = CountEngine().run(model, replicates, seed)
     return time.perf_counter() - t0, raw.occupancy[:, -1].mean(axis=0)
+
+
+def run_bare(funnel: Funnel, population: int, replicates: int, seed: int) -> float:
+    """Seconds for the bare numpy loop making the same draws."""
+    model = model_of(funnel, population)
+    t0 = time.perf_counter()
+    bare_loop(model, replicates, np.random.default_rng(seed))
+    return time.perf_counter() - t0
 
 
 def naive_cumulative(p: np.ndarray) -> np.ndarray:
@@ -119,22 +145,38 @@ def main() -> None:
         f"{DAYS} daily steps; seed {args.seed}"
     )
 
-    run_counts(funnel, 1000, 2, args.seed)  # warm-up (imports, caches)
+    run_counts(funnel, 1000, 2, args.seed)  # warm-up (imports, compiled-code cache)
+    run_bare(funnel, 1000, 2, args.seed)
     print(
-        f"\ncount engine, {replicates} replicates x {DAYS} days, best of {repeats} "
-        "(populations interleaved):"
+        f"\ncount engine vs bare numpy loop, {replicates} replicates x {DAYS} days, "
+        f"best of {repeats} (populations interleaved):"
     )
     runs: dict[int, list[float]] = {n: [] for n in count_sizes}
+    bare: dict[int, list[float]] = {n: [] for n in count_sizes}
+    own: list[float] = []
     for _ in range(repeats):
         for n in count_sizes:
             runs[n].append(run_counts(funnel, n, replicates, args.seed)[0])
+            bare[n].append(run_bare(funnel, n, replicates, args.seed))
+        own.append(run_counts(funnel, 10**6, replicates, args.seed, per_replicate=True)[0])
     count_s = {n: min(t) / replicates for n, t in runs.items()}
-    for n, t in runs.items():
+    bare_s = {n: min(t) / replicates for n, t in bare.items()}
+    print(
+        f"  {'population':>13}  {'engine s':>9}  {'bare s':>9}  {'engine/bare':>11}  "
+        f"{'engine ms/rep':>13}"
+    )
+    for n in count_sizes:
         print(
-            f"  N = {n:>13,}  {min(t):8.2f} s total (worst {max(t):6.2f})  "
-            f"{count_s[n] * 1e3:8.3f} ms/replicate"
+            f"  {n:>13,}  {min(runs[n]):9.3f}  {min(bare[n]):9.3f}  "
+            f"{min(runs[n]) / min(bare[n]):11.2f}  {count_s[n] * 1e3:13.3f}"
         )
     flat = count_s[count_sizes[-1]] / count_s[count_sizes[0]]
+    flat_bare = bare_s[count_sizes[-1]] / bare_s[count_sizes[0]]
+    print(f"  flatness 1e9 / 1e3: engine {flat:.3f}, bare loop {flat_bare:.3f}")
+    print(
+        f"  one set of rates per replicate (N = 1e6): {min(own):.3f} s, "
+        f"{min(own) / min(runs[10**6]):.2f} x shared rates"
+    )
 
     print(f"\nnaive per-customer simulation, {DAYS} days, best of {naive_reps} replicates:")
     naive_s: dict[int, float] = {}

@@ -102,7 +102,10 @@ def run(
     ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write plots.")] = True,
     workers: Annotated[
-        int, typer.Option("--workers", "-w", min=1, help="Processes for agent replicates.")
+        int,
+        typer.Option(
+            "--workers", "-w", min=1, help="Workers for replicates (same results for any number)."
+        ),
     ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
     force: Annotated[

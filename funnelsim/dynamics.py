@@ -27,7 +27,7 @@ The clock is ``dt`` days; ``steps_per_period`` steps make one reporting period.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -79,9 +79,9 @@ class CompiledModel:
     cell_of: np.ndarray  # (C,) arrival cell (segment * H + channel) of each compartment
     dest: np.ndarray  # (C, m) destination compartment of each event slot, -1 = padding
     slot_edge: np.ndarray  # (C, m) flat stage edge of each slot, -1 = phase move or padding
-    slot_rates: np.ndarray  # (n_steps | 1, C, m) hazard per day of each slot
+    slot_rates: np.ndarray  # ([R,] n_steps | 1, C, m) hazard per day of each slot
     base_rates: np.ndarray  # (C, m) hazard per day without campaigns
-    probs: np.ndarray  # (n_steps | 1, C, m + 1) step probabilities, last = no event
+    probs: np.ndarray  # ([R,] n_steps | 1, C, m + 1) step probabilities, last = no event
     initial: np.ndarray  # (C,) people present at the start
     arrival_comp: np.ndarray  # (K,) compartment each arrival cell enters
     external_rate: np.ndarray  # (n_steps | 1, K) external arrivals per day (full market)
@@ -115,10 +115,39 @@ class CompiledModel:
     def stages(self) -> tuple[str, ...]:
         return self.funnel.stages
 
+    @property
+    def n_parameter_sets(self) -> int:
+        """Sets of rates: 1, or one per replicate (see :meth:`with_replicate_rates`)."""
+        return self.probs.shape[0] if self.probs.ndim == 4 else 1
+
     # ------------------------------------------------------------------ per step
-    def probs_at(self, step: int) -> np.ndarray:
+    def probs_at(self, step: int, replicate: int = 0) -> np.ndarray:
         """Step probabilities ``(C, m + 1)`` for ``step`` (time-invariant models reuse one)."""
-        return self.probs[step if self.probs.shape[0] > 1 else 0]
+        probs = self.probs_by_replicate()
+        return probs[replicate if probs.shape[0] > 1 else 0, step if probs.shape[1] > 1 else 0]
+
+    def probs_by_replicate(self) -> np.ndarray:
+        """Step probabilities with a replicate axis, ``(R | 1, n_steps | 1, C, m + 1)``."""
+        return self.probs if self.probs.ndim == 4 else self.probs[None]
+
+    def with_replicate_rates(self, slot_rates: np.ndarray) -> CompiledModel:
+        """The same model with one set of slot hazards per replicate (e.g. posterior
+        draws): ``slot_rates (R, n_steps | 1, C, m)``; step probabilities follow.
+
+        >>> m = compile_model(Funnel.from_rates({"a": {"lost": 0.1}}, goal="a"),
+        ...                   start="2026-01-01", periods=3, initial={"a": 10})
+        >>> m.with_replicate_rates(np.stack([m.slot_rates, 2 * m.slot_rates])).probs.shape
+        (2, 1, 2, 2)
+        """
+        slot_rates = np.asarray(slot_rates, dtype=float)
+        if slot_rates.ndim != 4 or slot_rates.shape[2:] != self.base_rates.shape:
+            raise ValueError(
+                f"slot_rates must have shape (R, steps | 1, {self.base_rates.shape[0]}, "
+                f"{self.base_rates.shape[1]}); got {slot_rates.shape}"
+            )
+        if slot_rates.shape[1] not in (1, self.n_steps):
+            raise ValueError(f"slot_rates has {slot_rates.shape[1]} steps, not 1 or {self.n_steps}")
+        return replace(self, slot_rates=slot_rates, probs=step_probabilities(slot_rates, self.dt))
 
     def arrival_intensity(self, step: int, state: np.ndarray) -> np.ndarray:
         """Arrivals per day by cell ``(K,)`` at full market, given the state at the step start."""

@@ -9,6 +9,8 @@ count engine within a few standard errors.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -265,3 +267,81 @@ def test_same_seed_same_numbers_and_replicates_do_not_depend_on_r(bike_funnel):
 def test_unknown_engine_is_a_clear_error():
     with pytest.raises(ValueError, match="choose from agents, counts, expected"):
         get_engine("agentz")
+
+
+def test_workers_give_identical_results_and_progress(bike_funnel):
+    """Threads share the replicates; the counter-based streams make N irrelevant."""
+    model = compile_model(
+        bike_funnel,
+        start="2026-01-01",
+        periods=20,
+        initial={"awareness": 3000, "advocacy": 50},
+        arrivals_per_day=40,
+        referrals_per_day={"advocacy": 0.05},
+        market_size=50_000,
+    )
+    done: list[float] = []
+    one = get_engine("counts").run(model, 50, seed=4)
+    three = get_engine("counts", workers=3).run(model, 50, seed=4, progress=done.append)
+    for name in ("initial", "occupancy", "flows", "arrivals", "entries"):
+        assert np.array_equal(getattr(one, name), getattr(three, name)), name
+    assert sum(done) == 50 and len(done) > 1  # progress per finished chunk
+
+
+def test_common_random_numbers_per_event_slot(bike_funnel):
+    """A change to one stage's probabilities leaves every other stage's draws as they were.
+
+    From day 10 the desire → conversion probability doubles. Before day 10 both runs
+    are identical; on day 10 every stage but desire moves exactly the same people,
+    because each event slot draws from its own sub-stream.
+    """
+    model = compile_model(
+        bike_funnel,
+        start="2026-01-01",
+        periods=15,
+        initial={"awareness": 2000, "interest": 500, "desire": 300, "conversion": 30},
+        arrivals_per_day=50,
+        dt=1.0,
+    )
+    desire, conversion = bike_funnel.index("desire"), bike_funnel.index("conversion")
+    probs = np.repeat(model.probs, model.n_steps, axis=0)
+    comps = np.nonzero(model.stage_of == desire)[0]
+    for c in comps:
+        slot = list(model.slot_edge[c]).index(desire * 6 + conversion)
+        extra = probs[10:, c, slot].copy()
+        probs[10:, c, slot] += extra
+        probs[10:, c, -1] -= extra
+    lifted = replace(model, probs=probs)
+    a = get_engine("counts").run(model, 40, seed=8)
+    b = get_engine("counts").run(lifted, 40, seed=8)
+    assert np.array_equal(a.flows[:, :10], b.flows[:, :10])
+    others = [i for i in range(6) if i != desire]
+    assert np.array_equal(a.flows[:, 10][:, others], b.flows[:, 10][:, others])
+    assert np.array_equal(a.arrivals[:, 10], b.arrivals[:, 10])
+    assert (b.flows[:, 10, desire, conversion] > a.flows[:, 10, desire, conversion]).mean() > 0.5
+    assert np.all(b.flows[:, 10, desire, conversion] >= a.flows[:, 10, desire, conversion])
+
+
+def test_per_replicate_rates(bike_funnel):
+    """Posterior draws: replicate r runs with parameter set r."""
+    model = compile_model(
+        bike_funnel, start="2026-01-01", periods=30, initial={"awareness": 2000}, dt=1.0
+    )
+    scale = np.tile([1.0, 2.5], 300)  # replicate r: rates × scale[r]
+    per_rep = model.with_replicate_rates(scale[:, None, None, None] * model.slot_rates[None])
+    expected = get_engine("expected").run(per_rep)
+    assert expected.occupancy.shape[0] == 600
+    for s in (1.0, 2.5):
+        alone = get_engine("expected").run(per_rep.with_replicate_rates(s * model.slot_rates[None]))
+        assert_allclose(expected.occupancy[scale == s], np.repeat(alone.occupancy, 300, 0))
+    raw = get_engine("counts").run(per_rep, 600, seed=2)
+    for s in (1.0, 2.5):
+        sample = raw.occupancy[scale == s, -1].astype(float)
+        se = sample.std(axis=0, ddof=1) / np.sqrt(len(sample))
+        exact = expected.occupancy[np.argmax(scale == s), -1]
+        live = se > 0
+        assert np.abs((sample.mean(axis=0) - exact)[live] / se[live]).max() < Z_MAX
+    with pytest.raises(ValueError, match="2 parameter sets for 3 replicates"):
+        get_engine("counts").run(
+            per_rep.with_replicate_rates(model.slot_rates[None].repeat(2, 0)), 3, 1
+        )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 import numpy as np
@@ -12,18 +13,12 @@ from funnelsim.dynamics import CompiledModel
 
 #: Called with the work just finished: replicates, or simulated days (``progress_unit``).
 ProgressCallback = Callable[[float], None]
-#: (step, arrivals per day by cell, unaware people or inf) → arrivals by cell in the step
-ArrivalDraw = Callable[[int, np.ndarray, float], np.ndarray]
-#: (step, state by compartment, step probabilities) → moves (C, m) and stayers (C,)
-MoveDraw = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 __all__ = [
     "RawRun",
     "Engine",
     "ProgressCallback",
-    "simulate_replicate",
-    "stack_replicates",
-    "group_columns",
+    "simulate_population",
 ]
 
 
@@ -65,85 +60,92 @@ class Engine(Protocol):
     ) -> RawRun: ...
 
 
-def group_columns(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """Sum the columns of ``values (T, n)`` by ``groups (n,)`` into ``(T, n_groups)``;
-    columns with group −1 are dropped. Uses ``bincount`` rather than a float matrix
-    product, which would wake a spinning BLAS thread for every replicate."""
-    t, n = values.shape
-    keep = groups >= 0
-    index = (np.arange(t)[:, None] * n_groups + groups[None, keep]).ravel()
-    summed = np.bincount(index, weights=values[:, keep].ravel(), minlength=t * n_groups)
-    return _as(summed.reshape(t, n_groups), values.dtype)
-
-
-def simulate_replicate(
-    model: CompiledModel, state: np.ndarray, draw_arrivals: ArrivalDraw, draw_moves: MoveDraw
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Run one replicate through every step; the draws decide stochastic or expected.
-
-    Each step: arrivals are drawn from the state at the start of the step (word of
-    mouth counts the referrers present then), people present move (at most one event
-    each), then the arrivals join their entry stage. Returns per-period
-    ``(occupancy (T, S), flows (T, S, S), arrivals (T, K), entries (T, S, K))``.
-    """
-    c, m = model.dest.shape
-    k = model.n_cells
-    real = model.slot_edge.ravel() >= 0  # moves that enter a stage (not phase moves)
-    valid = model.dest.ravel() >= 0  # not padding
-    dest = model.dest.ravel()[valid]
-    entry = model.arrival_comp  # one compartment per arrival cell, all distinct
-    whole = np.issubdtype(state.dtype, np.integer)
-    moves = np.zeros((model.n_steps, c * m), dtype=state.dtype)
-    arrivals = np.zeros((model.n_steps, k), dtype=state.dtype)
-    ends = np.zeros((model.n_periods, c), dtype=state.dtype)
-    unaware = model.unaware_at_start()
-    for step in range(model.n_steps):
-        lam = model.arrival_intensity(step, state)
-        if lam.any():
-            new = draw_arrivals(step, lam, unaware)
-            unaware -= new.sum()
-        else:
-            new = np.zeros(k, dtype=state.dtype)
-        moved, stayed = draw_moves(step, state, model.probs_at(step))
-        moved = moved.reshape(-1)
-        inflow = np.bincount(dest, weights=moved[valid], minlength=c)
-        state = stayed + (inflow.astype(np.int64) if whole else inflow)
-        state[entry] += new
-        moves[step] = moved
-        arrivals[step] = new
-        if (step + 1) % model.steps_per_period == 0:
-            ends[step // model.steps_per_period] = state
-    t, spp, s = model.n_periods, model.steps_per_period, model.funnel.n_stages
-    moves_p = moves.reshape(t, spp, -1).sum(axis=1)
-    arrivals_p = arrivals.reshape(t, spp, -1).sum(axis=1)
-    occupancy = group_columns(ends, model.stage_of, s)
-    flows = group_columns(moves_p, model.slot_edge.ravel(), s * s).reshape(t, s, s)
-    flat_dest = model.dest.ravel()
-    entry_group = np.where(real, model.stage_of[flat_dest] * k + model.cell_of[flat_dest], -1)
-    cell_group = model.stage_of[model.arrival_comp] * k + np.arange(k)
-    entries = group_columns(moves_p, entry_group, s * k) + group_columns(
-        arrivals_p, cell_group, s * k
-    )
-    return occupancy, flows, arrivals_p, entries.reshape(t, s, k)
-
-
-def stack_replicates(
-    model: CompiledModel, parts: Sequence[tuple[np.ndarray, ...]], initial: np.ndarray
+def simulate_population(
+    model: CompiledModel,
+    stochastic: bool,
+    keys: np.ndarray,
+    workers: int = 1,
+    progress: ProgressCallback | None = None,
 ) -> RawRun:
-    """Stack per-replicate outputs of :func:`simulate_replicate` into a :class:`RawRun`."""
-    occupancy, flows, arrivals, entries = (np.stack(x) for x in zip(*parts))
-    init_stage = group_columns(initial[None], model.stage_of, model.funnel.n_stages)[0]
+    """Run the compiled step loop (:func:`funnelsim.engines._kernels.simulate`) for
+    ``len(keys)`` replicates, in chunks spread over ``workers`` threads.
+
+    ``stochastic`` draws whole people from each replicate's counter-based streams
+    (``keys (R, 2)``); otherwise the loop moves expected numbers and ``keys`` only sets
+    the number of replicates (one per set of parameters). Results do not depend on
+    ``workers`` or the chunking; ``progress(n)`` is called as chunks of n replicates end.
+    """
+    from funnelsim.engines._kernels import simulate
+
+    if stochastic and np.any(np.rint(model.initial) != model.initial):
+        raise ValueError("the count engine needs whole numbers of people in `initial`")
+    probs = np.ascontiguousarray(model.probs_by_replicate(), dtype=np.float64)
+    external = np.ascontiguousarray(model.external_rate, dtype=np.float64)[None]
+    r, t, s, k = len(keys), model.n_periods, model.funnel.n_stages, model.n_cells
+    if probs.shape[0] not in (1, r):
+        raise ValueError(f"the model has {probs.shape[0]} parameter sets for {r} replicates")
+    # one compiled signature for both engines: counts are held as float64, which is
+    # exact for whole numbers below 2**53 (a billion people for a million steps)
+    out = RawRun(
+        initial=np.tile(np.bincount(model.stage_of, weights=model.initial, minlength=s), (r, 1)),
+        occupancy=np.zeros((r, t, s)),
+        flows=np.zeros((r, t, s, s)),
+        arrivals=np.zeros((r, t, k)),
+        entries=np.zeros((r, t, s, k)),
+    )
+    market = model.market_size
+    args = (
+        np.ascontiguousarray(keys, dtype=np.uint64),
+        probs,
+        external,
+        model.dest.astype(np.int64),
+        model.slot_edge.astype(np.int64),
+        model.stage_of.astype(np.int64),
+        model.cell_of.astype(np.int64),
+        model.arrival_comp.astype(np.int64),
+        _floats(model.referral_rate, model.n_compartments),
+        np.asarray(
+            model.referral_cells if model.referral_cells is not None else [], dtype=np.int64
+        ),
+        _floats(model.segment_shares, 0),
+        np.asarray(model.initial, dtype=np.float64),
+        float(model.unaware_at_start()) if market is not None else 0.0,
+        float(market) if market is not None else 0.0,
+        float(model.dt),
+        int(model.steps_per_period),
+        out.occupancy,
+        out.flows.reshape(r, t, s * s),
+        out.arrivals,
+        out.entries,
+    )
+
+    def chunk(bounds: tuple[int, int]) -> int:
+        simulate(stochastic, args[0], bounds[0], bounds[1], *args[1:])
+        return bounds[1] - bounds[0]
+
+    size = max(1, -(-r // max(20, 4 * workers)))
+    chunks = [(a, min(a + size, r)) for a in range(0, r, size)]
+    if workers > 1 and len(chunks) > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            for done in pool.map(chunk, chunks):
+                if progress is not None:
+                    progress(done)
+    else:
+        for bounds in chunks:
+            done = chunk(bounds)
+            if progress is not None:
+                progress(done)
+    if not stochastic:
+        return out
     return RawRun(
-        initial=np.tile(init_stage, (len(parts), 1)),
-        occupancy=occupancy,
-        flows=flows,
-        arrivals=arrivals,
-        entries=entries,
+        **{
+            f.name: getattr(out, f.name).astype(np.int64)
+            for f in fields(RawRun)
+            if f.name != "queues"
+        }
     )
 
 
-def _as(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Float matrix products of whole counts back to integers (exact below 2**53)."""
-    if np.issubdtype(dtype, np.integer):
-        return np.rint(values).astype(dtype)
-    return values
+def _floats(values: np.ndarray | None, size: int) -> np.ndarray:
+    """A float64 array, zeros of ``size`` when absent."""
+    return np.zeros(size) if values is None else np.asarray(values, dtype=np.float64)

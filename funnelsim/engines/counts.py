@@ -4,13 +4,15 @@ Each step, every compartment makes one multinomial draw of who stays and who mov
 along each of its edges (competing risks); arrivals are Poisson per arrival cell, or,
 with a finite market, one Binomial draw from the unaware pool split multinomially
 between cells. The cost is O(steps · replicates · edges), independent of how many
-people are in the funnel.
+people are in the funnel; the step loop is compiled (numba), so the cost is that of
+the random draws themselves.
 
-Randomness: replicate r draws from a counter-based Philox stream whose key comes from
-``SeedSequence(seed).spawn``; step t uses its own counter block, one lane for arrivals
-and one for moves. So replicate r of every variant of a scenario sees the same random
-numbers at every step (common random numbers that re-synchronise each step), and
-results do not depend on how many replicates or workers there are.
+Randomness: replicate r has a key from ``SeedSequence(seed).spawn``; every event slot
+of every compartment, at every step, draws from its own counter-based sub-stream of
+that key (:mod:`funnelsim.engines._random`), and so does each arrival cell. So
+replicate r of every variant of a scenario sees the same random numbers in every
+place the variants do not differ (common random numbers per event slot), and results
+do not depend on how many replicates, plans or workers there are.
 """
 
 from __future__ import annotations
@@ -18,46 +20,36 @@ from __future__ import annotations
 import numpy as np
 
 from funnelsim.dynamics import CompiledModel
-from funnelsim.engines.base import ProgressCallback, RawRun, simulate_replicate, stack_replicates
+from funnelsim.engines.base import ProgressCallback, RawRun, simulate_population
 
-__all__ = ["CountEngine", "replicate_keys", "StepStreams"]
-
-_ARRIVALS, _MOVES = 0, 1
+__all__ = ["CountEngine", "replicate_keys"]
 
 
 def replicate_keys(seed: int | None, replicates: int, stream: int = 0) -> np.ndarray:
-    """``(R, 2)`` Philox keys, one per replicate, from ``SeedSequence(seed).spawn``.
+    """``(R, 2)`` uint64 keys, one per replicate, from ``SeedSequence(seed).spawn``.
 
     ``stream`` > 0 gives an independent family of streams (used to compare common
     random numbers with independent ones).
     """
     root = np.random.SeedSequence(seed, spawn_key=(stream,) if stream else ())
-    return np.array([child.generate_state(2, np.uint64) for child in root.spawn(replicates)])
-
-
-class StepStreams:
-    """One reusable Generator whose stream is repositioned to (replicate key, step, lane)."""
-
-    def __init__(self) -> None:
-        self._bits = np.random.Philox(key=0)
-        self.rng = np.random.Generator(self._bits)
-        self._template = self._bits.state
-
-    def at(self, key: np.ndarray, step: int, lane: int) -> np.random.Generator:
-        """The generator positioned at the start of the stream for ``(key, step, lane)``."""
-        state = dict(self._template)
-        state["state"] = {"counter": np.array([0, lane, step, 0], dtype=np.uint64), "key": key}
-        state["buffer_pos"] = 4
-        self._bits.state = state  # type: ignore[assignment]
-        return self.rng
+    return np.array(
+        [child.generate_state(2, np.uint64) for child in root.spawn(replicates)], dtype=np.uint64
+    ).reshape(replicates, 2)
 
 
 class CountEngine:
-    """Stochastic population engine with integer counts (the default engine)."""
+    """Stochastic population engine with integer counts (the default engine).
+
+    ``workers`` threads share the replicates (the compiled loop releases the GIL);
+    results are identical for any number of workers.
+    """
 
     name = "counts"
     stochastic = True
     progress_unit = "replicate"
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = max(1, int(workers))
 
     def run(
         self,
@@ -67,29 +59,8 @@ class CountEngine:
         progress: ProgressCallback | None = None,
         stream: int = 0,
     ) -> RawRun:
-        initial = np.rint(model.initial).astype(np.int64)
-        if np.any(initial != model.initial):
-            raise ValueError("the count engine needs whole numbers of people in `initial`")
-        streams = StepStreams()
-        dt, market = model.dt, model.market_size
-        parts = []
-        for key in replicate_keys(seed, replicates, stream):
-
-            def arrivals(step: int, lam: np.ndarray, unaware: float, key=key) -> np.ndarray:
-                rng = streams.at(key, step, _ARRIVALS)
-                if market is None:
-                    return rng.poisson(lam * dt)
-                total = lam.sum()
-                if total <= 0 or unaware <= 0:
-                    return np.zeros(len(lam), dtype=np.int64)
-                n = rng.binomial(int(unaware), -np.expm1(-total / market * dt))
-                return rng.multinomial(n, lam / total)
-
-            def moves(step: int, state: np.ndarray, probs: np.ndarray, key=key):
-                draw = streams.at(key, step, _MOVES).multinomial(state, probs)
-                return draw[:, :-1], draw[:, -1]
-
-            parts.append(simulate_replicate(model, initial.copy(), arrivals, moves))
-            if progress is not None:
-                progress(1)
-        return stack_replicates(model, parts, initial)
+        """Simulate ``replicates`` replicates of ``model``; replicate r uses key r of
+        ``seed`` (family ``stream``) and, when the model carries one set of rates per
+        replicate, set r."""
+        keys = replicate_keys(seed, replicates, stream)
+        return simulate_population(model, True, keys, self.workers, progress)

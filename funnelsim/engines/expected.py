@@ -3,7 +3,7 @@
 For linear dynamics (no finite-market word of mouth) the replicate mean of
 :class:`~funnelsim.engines.counts.CountEngine` equals this exactly; with word of mouth
 they agree to O(1/population). Use it for optimisation, fitting aggregate data and
-quick looks.
+quick looks. It runs the count engine's compiled step loop, moving expected numbers.
 """
 
 from __future__ import annotations
@@ -11,17 +11,21 @@ from __future__ import annotations
 import numpy as np
 
 from funnelsim.dynamics import CompiledModel
-from funnelsim.engines.base import ProgressCallback, RawRun, simulate_replicate, stack_replicates
+from funnelsim.engines.base import ProgressCallback, RawRun, simulate_population
 
 __all__ = ["ExpectedEngine"]
 
 
 class ExpectedEngine:
-    """Expected occupancy and flows; returns a single replicate whatever is asked."""
+    """Expected occupancy and flows: a single replicate whatever is asked, or one per
+    set of rates when the model carries a replicate axis (posterior draws)."""
 
     name = "expected"
     stochastic = False
     progress_unit = "replicate"
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = max(1, int(workers))
 
     def run(
         self,
@@ -31,21 +35,9 @@ class ExpectedEngine:
         progress: ProgressCallback | None = None,
         stream: int = 0,
     ) -> RawRun:
-        dt, market = model.dt, model.market_size
-
-        def arrivals(step: int, lam: np.ndarray, unaware: float) -> np.ndarray:
-            if market is None:
-                return lam * dt
-            total = lam.sum()
-            if total <= 0 or unaware <= 0:
-                return np.zeros_like(lam)
-            return unaware * -np.expm1(-total / market * dt) * lam / total
-
-        def moves(step: int, state: np.ndarray, probs: np.ndarray):
-            return state[:, None] * probs[:, :-1], state * probs[:, -1]
-
-        initial = model.initial.astype(float)
-        part = simulate_replicate(model, initial.copy(), arrivals, moves)
+        """The expected run of ``model`` (``seed`` and ``stream`` are ignored)."""
+        keys = np.zeros((model.n_parameter_sets, 2), dtype=np.uint64)
+        raw = simulate_population(model, False, keys, self.workers)
         if progress is not None:
             progress(replicates)
-        return stack_replicates(model, [part], initial)
+        return raw

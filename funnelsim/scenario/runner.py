@@ -147,8 +147,9 @@ def run(
 ) -> SimulationResult:
     """Simulate the baseline and every variant; arguments override the file's values.
 
-    ``workers`` spreads agent replicates over processes (results do not change);
-    ``record_journeys`` keeps the agent engine's event logs in ``result.journeys``.
+    ``workers`` spreads replicates over threads (counts, expected) or processes
+    (agents); results do not change. ``record_journeys`` keeps the agent engine's
+    event logs in ``result.journeys``.
     ``progress`` is called with work done (replicates, or simulated days for agents),
     ``plan_started(k, name)`` before each plan runs (0 = the baseline).
     The result's attrs record the seed, engine, replicates and funnelsim version.
@@ -158,9 +159,9 @@ def run(
     seed = fresh_seed() if seed is None else seed
     crn = scenario.common_random_numbers if common_random_numbers is None else common_random_numbers
     engine_name = engine or scenario.engine
-    options: dict[str, object] = {}
+    options: dict[str, object] = {"workers": workers}
     if engine_name == "agents":
-        options = {"workers": workers, "record": record_journeys, "record_lost": record_lost}
+        options |= {"record": record_journeys, "record_lost": record_lost}
     runner = get_engine(engine_name, **options)
     runs, models, values, labels, journeys = {}, {}, {}, {}, {}
     for k, (name, plan) in enumerate(plans(scenario).items()):
