@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -103,8 +104,9 @@ variants:
     assert spend.sel(scenario="no_ads") == 0.0
 
 
-def test_more_spend_never_lowers_expected_conversions_on_the_examples():
-    """Property over spend levels: scale every campaign's spend on the shipped examples."""
+def test_more_spend_never_lowers_expected_conversions_on_the_examples(tmp_path):
+    """Property over spend levels: scale every campaign's spend on the shipped examples
+    (a spend CSV is scaled into a copy)."""
     checked = 0
     for path in sorted(SCENARIOS.glob("*.yaml")):
         base = load_scenario(path)
@@ -118,6 +120,12 @@ def test_more_spend_never_lowers_expected_conversions_on_the_examples():
                     for key in ("total", "per_day"):
                         if spend.get(key) is not None:
                             spend[key] *= factor
+                    if spend.get("csv") is not None:
+                        column = spend.get("column") or campaign
+                        table = pd.read_csv(path.parent / spend["csv"])
+                        table[column] *= factor
+                        spend["csv"] = str(tmp_path / f"{path.stem}-{campaign}-{factor}.csv")
+                        table.to_csv(spend["csv"], index=False)
                     scaled = Scenario.model_validate(raw)
                     result = run(scaled, engine="expected")
                     conversions.append(float(result.conversions().sum()))
