@@ -1,7 +1,7 @@
 """Scenario files: load and validate (:func:`load_scenario`), run (:func:`run`),
 write outputs (:func:`write_outputs`)."""
 
-from funnelsim.scenario.loader import load_scenario, validate_file
+from funnelsim.scenario.loader import load_scenario, scenario_warnings, validate_file
 from funnelsim.scenario.outputs import write_outputs
 from funnelsim.scenario.runner import build_funnel, compile_scenario, resolved_scenario, run
 from funnelsim.scenario.schema import Scenario, json_schema
@@ -14,6 +14,7 @@ __all__ = [
     "load_scenario",
     "resolved_scenario",
     "run",
+    "scenario_warnings",
     "validate_file",
     "write_outputs",
 ]

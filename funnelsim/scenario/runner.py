@@ -119,11 +119,11 @@ def plans(scenario: Scenario) -> dict[str, Scenario]:
 
 
 def stage_values(scenario: Scenario) -> dict[str, float]:
-    """Money per entry into each stage (the goal's includes the value per conversion)."""
+    """Money per entry into each stage: ``value_per_conversion`` for the goal (and only
+    that: each entry earns one value), ``value_per_entry`` for the other stages."""
     econ = scenario.economics
-    values = dict(econ.value_per_entry)
-    goal = scenario.funnel.goal
-    values[goal] = values.get(goal, 0.0) + econ.value_per_conversion
+    values = {k: v for k, v in econ.value_per_entry.items() if k != scenario.funnel.goal}
+    values[scenario.funnel.goal] = econ.value_per_conversion
     return values
 
 
