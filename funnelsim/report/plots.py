@@ -362,7 +362,8 @@ def plot_occupancy(
         if fan:
             ax.fill_between(x, q[1], q[3], color=color, alpha=0.35, lw=0, label="25–75%")
         ax.plot(x, q[mid], color=color, lw=1.5, label="median" if fan else name)
-    ax.set_title(stage if stage != LOST else f"{LOST} (everyone who left, so far)", fontsize=9)
+    gone = f"{LOST} (people gone, before or after converting)"
+    ax.set_title(stage if stage != LOST else gone, fontsize=9)
     _date_axis(ax, _period_edges(result), most=4)
     ax.tick_params(axis="y", labelsize=8)
     ax.yaxis.set_major_formatter(_THOUSANDS)
