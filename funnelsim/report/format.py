@@ -45,7 +45,7 @@ PERCENT_METRICS = frozenset(
 _NAMES = {
     "conversions": "conversions",
     "arrivals": "new arrivals",
-    "conversion_rate": "conversion rate (of everyone in the funnel)",
+    "conversion_rate": "conversion rate (conversions per person in the funnel; repeats count)",
     "lost": "lost (left the funnel)",
     "churned": "churned (customers who left after converting)",
     "revenue": "revenue",
