@@ -32,6 +32,7 @@ th { font-weight: 600; border-bottom: 2px solid #999; }
 th:first-child, td:first-child, td.text, th.text { text-align: left; }
 td.group { font-weight: 600; }
 table.split td:first-child, table.split th:first-child { width: 16rem; }
+table.plans td:first-child { min-width: 14rem; }
 .range { display: block; color: #777; font-size: 0.8rem; white-space: nowrap; }
 .best { background: #e8f5e9; font-weight: 600; }
 .note, figcaption { color: #555; font-size: 0.88rem; max-width: 52rem; }
@@ -183,7 +184,8 @@ def _plans(result: SimulationResult, info: Run, money: bool) -> str:
             cells.append(_cell(metric, value, lo, hi, info, signed=col.startswith("uplift")))
         style = " class='best'" if k == best else ""
         body.append(f"<tr{style}>{''.join(cells)}</tr>")
-    table = f"<table>{_head([c[1] for c in cols], 'plan')}<tbody>{''.join(body)}</tbody></table>"
+    head = _head([c[1] for c in cols], "plan")
+    table = f"<table class='plans'>{head}<tbody>{''.join(body)}</tbody></table>"
     return f"<p class='verdict'>{_verdict(rows, info, money)}</p>{table}"
 
 
