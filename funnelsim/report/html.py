@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from funnelsim import __version__
-from funnelsim.report.console import Run, run_info
+from funnelsim.report.console import Run, best_plan, run_info
 from funnelsim.report.format import ECONOMIC_METRICS, is_percent, metric_name, money_unit
 from funnelsim.results import SimulationResult
 
@@ -134,12 +134,10 @@ def _has_money(summary: pd.DataFrame) -> bool:
 
 
 def _verdict(rows: pd.DataFrame, info: Run, money: bool) -> str:
-    if not money:
-        top = rows.loc[rows["conversions"].idxmax()]
-        name = f"<b>{_esc(top.label)}</b> ({_esc(top.scenario)})"
-        return f"{name} has the most conversions on average."
-    top = rows.loc[rows["profit"].idxmax()]
+    top = rows.loc[best_plan(rows, money, info.point)]
     name = f"<b>{_esc(top.label)}</b> ({_esc(top.scenario)})"
+    if not money:
+        return f"{name} has the most conversions on average."
     if info.point:
         return f"{name} is the most profitable plan ({_esc(info.caveat())})."
     sure = float(top.prob_best_profit)
@@ -161,7 +159,7 @@ def _plans(result: SimulationResult, info: Run, money: bool) -> str:
     """The plans compared: what each is, its conversions and profit, the paired
     difference from the baseline and how sure we are."""
     rows = result.comparison()
-    best = int(rows["profit"].idxmax() if money else rows["conversions"].idxmax())
+    best = best_plan(rows, money, info.point)
     cols: list[tuple[str, str]] = [("conversions", "conversions")]
     cols.append(("uplift_conversions", "extra conversions vs the baseline"))
     if not info.point:
