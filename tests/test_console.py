@@ -176,3 +176,25 @@ def test_progress_of_a_single_plan_is_one_row():
             bar.advance(1)
     text = console.export_text()
     assert "Bike shop" in text and "5/5 replicates" in text and "plans" not in text
+
+
+def test_compact_numbers_round_over_to_the_next_unit():
+    import doctest
+
+    import funnelsim.report.format as fmt
+
+    assert doctest.testmod(fmt).failed == 0
+    cases = {9_999.4: "9,999", 9_999.6: "10k", 999_499: "999k", 999_600: "1.00M"}
+    cases |= {99.96e6: "100M", 999.6e6: "1.00B", 3.4e9: "3.40B", 2e12: "2T", 0.4: "0"}
+    assert {v: compact(v) for v in cases} == cases
+    assert compact(-45_600, signed=True) == "−46k" and compact(-0.3, signed=True) == "0"
+    assert whole(1_245_300.4, signed=True) == "+1,245,300" and whole(float("nan")) == "–"
+
+
+def test_the_plan_named_best_is_the_one_most_often_most_profitable():
+    rows = synthetic(["baseline", "trial", "win_back"], 1_000.0)
+    rows["profit"] = [1_000.0, 2_000.0, 1_990.0]  # trial has the higher mean …
+    rows["prob_best_profit"] = [0.0, 0.4, 0.6]  # … win_back wins more often
+    flat = " ".join(render(rows, Run("t", 10)).split())
+    assert "win_back is possibly the most profitable plan: the best in 60% of 10" in flat
+    assert "too close to call: trial is the best in 40%" in flat

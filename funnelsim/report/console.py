@@ -34,7 +34,15 @@ from funnelsim.report.format import ECONOMIC_METRICS, compact, is_percent, metri
 if TYPE_CHECKING:
     from funnelsim.results import SimulationResult
 
-__all__ = ["PlanProgress", "Run", "print_comparison", "print_headline", "print_totals", "run_info"]
+__all__ = [
+    "PlanProgress",
+    "Run",
+    "best_plan",
+    "print_comparison",
+    "print_headline",
+    "print_totals",
+    "run_info",
+]
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,18 @@ def print_totals(console: Console, summary: pd.DataFrame, run: Run) -> None:
 def _has_money(rows: pd.DataFrame) -> bool:
     money = rows[["revenue", "spend"]].abs().fillna(0.0)
     return bool((money > 0).to_numpy().any())
+
+
+def best_plan(rows: pd.DataFrame, money: bool, point: bool) -> int:
+    """Row of the plan to recommend: the most often most profitable across replicates
+    (ties: the higher mean profit); for point values the most profitable; without
+    economics the one with the most conversions."""
+    if not money:
+        return int(rows["conversions"].idxmax())
+    if point or "prob_best_profit" not in rows:
+        return int(rows["profit"].idxmax())
+    ranked = rows.sort_values(["prob_best_profit", "profit"], ascending=False, kind="stable")
+    return int(ranked.index[0])
 
 
 Format = Callable[[float, bool], str]
@@ -238,7 +258,7 @@ def print_comparison(console: Console, rows: pd.DataFrame, run: Run) -> None:
     deterministic run. Never cuts a number: too wide for the console, it prints one
     block per plan instead."""
     money = _has_money(rows)
-    best = int(rows["profit"].idxmax() if money else rows["conversions"].idxmax())
+    best = best_plan(rows, money, run.point)
     console.print(f"[bold]{escape(run.title)}: plans compared over the horizon[/]")
     # the first layout that fits: side by side, then a block per plan; whole numbers
     # (1,245,300) before compact ones (1.25M)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from funnelsim import __version__
-from funnelsim.report.console import Run, run_info
+from funnelsim.report.console import Run, best_plan, run_info
 from funnelsim.report.format import ECONOMIC_METRICS, is_percent, metric_name, money_unit
 from funnelsim.results import SimulationResult
 
@@ -32,6 +32,7 @@ th { font-weight: 600; border-bottom: 2px solid #999; }
 th:first-child, td:first-child, td.text, th.text { text-align: left; }
 td.group { font-weight: 600; }
 table.split td:first-child, table.split th:first-child { width: 16rem; }
+table.plans td:first-child { min-width: 14rem; }
 .range { display: block; color: #777; font-size: 0.8rem; white-space: nowrap; }
 .best { background: #e8f5e9; font-weight: 600; }
 .note, figcaption { color: #555; font-size: 0.88rem; max-width: 52rem; }
@@ -133,12 +134,10 @@ def _has_money(summary: pd.DataFrame) -> bool:
 
 
 def _verdict(rows: pd.DataFrame, info: Run, money: bool) -> str:
-    if not money:
-        top = rows.loc[rows["conversions"].idxmax()]
-        name = f"<b>{_esc(top.label)}</b> ({_esc(top.scenario)})"
-        return f"{name} has the most conversions on average."
-    top = rows.loc[rows["profit"].idxmax()]
+    top = rows.loc[best_plan(rows, money, info.point)]
     name = f"<b>{_esc(top.label)}</b> ({_esc(top.scenario)})"
+    if not money:
+        return f"{name} has the most conversions on average."
     if info.point:
         return f"{name} is the most profitable plan ({_esc(info.caveat())})."
     sure = float(top.prob_best_profit)
@@ -160,7 +159,7 @@ def _plans(result: SimulationResult, info: Run, money: bool) -> str:
     """The plans compared: what each is, its conversions and profit, the paired
     difference from the baseline and how sure we are."""
     rows = result.comparison()
-    best = int(rows["profit"].idxmax() if money else rows["conversions"].idxmax())
+    best = best_plan(rows, money, info.point)
     cols: list[tuple[str, str]] = [("conversions", "conversions")]
     cols.append(("uplift_conversions", "extra conversions vs the baseline"))
     if not info.point:
@@ -183,7 +182,8 @@ def _plans(result: SimulationResult, info: Run, money: bool) -> str:
             cells.append(_cell(metric, value, lo, hi, info, signed=col.startswith("uplift")))
         style = " class='best'" if k == best else ""
         body.append(f"<tr{style}>{''.join(cells)}</tr>")
-    table = f"<table>{_head([c[1] for c in cols], 'plan')}<tbody>{''.join(body)}</tbody></table>"
+    head = _head([c[1] for c in cols], "plan")
+    table = f"<table class='plans'>{head}<tbody>{''.join(body)}</tbody></table>"
     return f"<p class='verdict'>{_verdict(rows, info, money)}</p>{table}"
 
 
