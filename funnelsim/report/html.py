@@ -43,17 +43,19 @@ figure { margin: 1rem 0 2rem 0; } img { max-width: 100%; }
 PLOT_CAPTIONS: dict[str, tuple[str, str]] = {
     "funnel": (
         "How far people get",
-        "The share of everyone who entered the funnel (there at the start or arriving "
-        "later) that reached each stage, for each plan. The step down from one stage to "
-        "the next is where people fall away; a plan that raises a later stage moves "
-        "people further along the journey.",
+        "How many people entered each stage over the horizon, one bar per plan (mean "
+        "across replicates): people there at the start, new arrivals and moves from other "
+        "stages; repeat events are the paler extension. The label says where they came "
+        "from, e.g. \"30% of those leaving desire\": of everyone who left desire, the "
+        "share who moved on to this stage. Someone who goes back and forth counts at each "
+        "entry.",
     ),
     "occupancy": (
         "People in each stage over time",
-        "How many people are in each stage at the end of each period. The line is the "
-        "median across replicates, the dark band holds the middle half of them (25–75%) "
-        "and the light band 90% (5–95%): the wider the band, the less certain the "
-        "forecast.",
+        "How many people are in each stage at the end of each period. With one plan, the "
+        "line is the median across replicates, the dark band holds the middle half of them "
+        "(25–75%) and the light band 90% (5–95%); with several plans, each plan has its "
+        "median and its 5–95% band. The wider the band, the less certain the forecast.",
     ),
     "cumulative": (
         "Conversions adding up",
@@ -76,9 +78,10 @@ PLOT_CAPTIONS: dict[str, tuple[str, str]] = {
     ),
     "pressure": (
         "When the campaigns run",
-        "Each campaign's window and its pressure over time, from 0 (no effect) to 1 (its "
-        "full lift). A campaign without spend is at 1 inside its window; with spend, "
-        "pressure builds up and fades with carryover and flattens with saturation.",
+        "One panel per campaign, with the plans that run it: its pressure day by day, from "
+        "0 (no effect) to 1 (its full lift). A campaign without spend is at 1 inside its "
+        "window; with spend, pressure builds up and fades with carryover and flattens with "
+        "saturation. The bottom panel is the money spent so far by each plan.",
     ),
 }
 
