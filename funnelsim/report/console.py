@@ -336,9 +336,14 @@ class PlanProgress:
     ) -> None:
         self.title, self.plans, self.replicates = title, plans, replicates
         self.per_unit = 1.0 / days_per_replicate if days_per_replicate else 1.0
+        # the bar takes what the labels and counters leave of the line, so that no
+        # column is cut short in a narrow terminal
+        label = max([len(title), *(len(f"  plan {n}/{n} {p}") for n, p in enumerate(plans))])
+        counter = max(len(self._done(replicates)), len(self._done_plans(len(plans))))
+        spare = console.width - label - counter - len(" 0:00:00 left 0:00:00") - 5
         self.bar = Progress(
             TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
+            BarColumn(bar_width=max(4, min(24, spare))),
             TextColumn("{task.fields[done]}"),
             TimeElapsedColumn(),
             TextColumn("[dim]left[/]"),

@@ -46,7 +46,7 @@ PLOT_CAPTIONS: dict[str, tuple[str, str]] = {
         "How many people entered each stage over the horizon, one bar per plan (mean "
         "across replicates): people there at the start, new arrivals and moves from other "
         "stages; repeat events are the paler extension. The label says where they came "
-        "from, e.g. \"30% of those leaving desire\": of everyone who left desire, the "
+        'from, e.g. "30% of those leaving desire": of everyone who left desire, the '
         "share who moved on to this stage. Someone who goes back and forth counts at each "
         "entry.",
     ),
