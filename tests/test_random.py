@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from funnelsim.engines._random import _fc, binomial_many, poisson_many
+from funnelsim.engines._kernels import _fc, binomial_many, poisson_many
 
 Z_MAX = 4.5
 DRAWS = 100_000

@@ -9,7 +9,7 @@ the random draws themselves.
 
 Randomness: replicate r has a key from ``SeedSequence(seed).spawn``; every event slot
 of every compartment, at every step, draws from its own counter-based sub-stream of
-that key (:mod:`funnelsim.engines._random`), and so does each arrival cell. So
+that key (:mod:`funnelsim.engines._kernels`), and so does each arrival cell. So
 replicate r of every variant of a scenario sees the same random numbers in every
 place the variants do not differ (common random numbers per event slot), and results
 do not depend on how many replicates, plans or workers there are.
