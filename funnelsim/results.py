@@ -27,9 +27,11 @@ variant and the baseline are paired (common random numbers).
 
 from __future__ import annotations
 
+import functools
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -113,6 +115,24 @@ def scenario_dataset(
     return ds
 
 
+_Table = TypeVar("_Table", bound=Callable[..., Any])
+
+
+def _tables_once(method: _Table) -> _Table:
+    """Compute a table of a result once per arguments (outputs, report and console all
+    ask for the same tables); each caller gets its own copy."""
+
+    @functools.wraps(method)
+    def wrapper(self: SimulationResult, *args: object, **kwargs: object) -> pd.DataFrame | None:
+        key = (method.__name__, repr(args), repr(sorted(kwargs.items())))
+        if key not in self._tables:
+            self._tables[key] = method(self, *args, **kwargs)
+        table = self._tables[key]
+        return None if table is None else table.copy()
+
+    return cast(_Table, wrapper)
+
+
 class SimulationResult:
     """Engine output for one or more scenarios, with helpers for the usual questions.
 
@@ -125,6 +145,7 @@ class SimulationResult:
 
     def __init__(self, dataset: xr.Dataset) -> None:
         self.dataset = dataset
+        self._tables: dict[tuple[str, str, str], pd.DataFrame | None] = {}
         #: event logs by scenario (agent engine with ``record_journeys``)
         self.journeys: dict[str, pd.DataFrame] = {}
 
@@ -262,6 +283,7 @@ class SimulationResult:
         winners = (values == top).astype(float)
         return (winners / winners.sum("scenario")).mean("replicate")
 
+    @_tables_once
     def comparison(self) -> pd.DataFrame:
         """One row per scenario with the numbers a planner compares at a glance."""
         totals = self.totals()
@@ -294,6 +316,7 @@ class SimulationResult:
         return pd.DataFrame(rows)
 
     # ----------------------------------------------------------------- tables
+    @_tables_once
     def summary(self, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame:
         """Long table ``scenario, metric, mean, p05, p50, p95``: :meth:`totals` for every
         scenario; for variants also uplift vs the baseline (conversions, revenue, profit),
@@ -334,6 +357,7 @@ class SimulationResult:
             ["scenario", "metric", "mean"] + [_qname(q) for q in quantiles]
         ]
 
+    @_tables_once
     def summary_by(self, dim: str, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame:
         """Long table ``scenario, <dim>, metric, mean, p05, p50, p95`` split by
         ``"channel"`` or ``"segment"``: arrivals, conversions, revenue and each one's
@@ -353,6 +377,7 @@ class SimulationResult:
         table = _long(parts, quantiles, extra=[dim])
         return self._in_scenario_order(table)
 
+    @_tables_once
     def summary_queues(self, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame | None:
         """Long table ``scenario, queue, metric, mean, p05, p50, p95`` of the capacity
         stages (agent engine): people served and lost to waiting, waiting days (mean,
@@ -364,6 +389,7 @@ class SimulationResult:
         parts = self.dataset[names].rename({v: str(v).removeprefix("queue_") for v in names})
         return _long(parts, quantiles, extra=["queue"])
 
+    @_tables_once
     def timeseries(self, quantiles: Sequence[float] = QUANTILES) -> pd.DataFrame:
         """Per scenario, period and stage: occupancy and entries (mean and quantiles)."""
         parts = {"occupancy": self.dataset["occupancy"], "entries": self.entries()}
