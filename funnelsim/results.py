@@ -124,7 +124,8 @@ def _tables_once(method: _Table) -> _Table:
 
     @functools.wraps(method)
     def wrapper(self: SimulationResult, *args: object, **kwargs: object) -> pd.DataFrame | None:
-        key = (method.__name__, repr(args), repr(sorted(kwargs.items())))
+        # keyed by the dataset too: a result whose dataset is replaced recomputes
+        key = (id(self.dataset), method.__name__, repr(args), repr(sorted(kwargs.items())))
         if key not in self._tables:
             self._tables[key] = method(self, *args, **kwargs)
         table = self._tables[key]
@@ -145,7 +146,7 @@ class SimulationResult:
 
     def __init__(self, dataset: xr.Dataset) -> None:
         self.dataset = dataset
-        self._tables: dict[tuple[str, str, str], pd.DataFrame | None] = {}
+        self._tables: dict[tuple[int, str, str, str], pd.DataFrame | None] = {}
         #: event logs by scenario (agent engine with ``record_journeys``)
         self.journeys: dict[str, pd.DataFrame] = {}
 

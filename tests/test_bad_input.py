@@ -1404,3 +1404,33 @@ def test_a_percentage_gets_a_hint_that_fits_the_key(tmp_path):
         "a lift is a multiplier: for +30% write 1.3"
     )
     assert len(hints) == 5  # and still nothing about edges or paths
+
+
+def test_quoted_numbers_and_trailing_commas_are_read_not_crashed_on(tmp_path):
+    """`"5000"` in YAML and a spreadsheet's trailing comma in a spend CSV are fine."""
+    (tmp_path / "spend.csv").write_text(
+        "date,instagram,\n" + "".join(f"2026-11-{d:02d},100,\n" for d in range(1, 31)),
+        encoding="utf-8",
+    )
+    (tmp_path / "quoted.yaml").write_text(
+        """name: quoted
+horizon: {start: 2026-11-01, periods: 30, step: day}
+funnel:
+  goal: conversion
+  stages:
+    awareness:  {dwell_days: 14, next: {conversion: 0.3, lost: 0.7}}
+    conversion: {dwell_days: 2, next: {lost: 1.0}}
+population: {initial: {awareness: "5000"}}
+arrivals: {per_day: "300"}
+baseline:
+  campaigns:
+    instagram:
+      spend: {csv: spend.csv}
+      half_saturation: 100
+      effects: [{edge: awareness -> conversion, lift: 1.5}]
+""",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["validate", str(tmp_path / "quoted.yaml")])
+    assert result.exit_code == 0 and result.exception is None, result.output
+    assert "valid:" in result.output

@@ -257,3 +257,18 @@ def test_spend_so_far_adds_up_to_the_plan_spend(plans_result):
     ends = [line.get_ydata()[-1] for line in ax.lines]
     assert np.allclose(ends, plans_result.dataset["spend"].sum("period").values)
     assert all(line.get_ydata()[0] == 0 for line in ax.lines)
+
+
+def test_funnel_labels_new_arrivals_on_the_stage_they_enter(tmp_path):
+    """Arrivals may enter a later stage than the funnel's first: the label follows them."""
+    text = (SCENARIOS / "bike_shop.yaml").read_text(encoding="utf-8")
+    text = text.replace("stage: awareness", "stage: interest")
+    assert "stage: interest" in text
+    path = tmp_path / "late_entry.yaml"
+    path.write_text(text, encoding="utf-8")
+    res = run(load_scenario(path), replicates=5, seed=1, engine="expected")
+    numbers = plots._funnel_numbers(res, "baseline")
+    stages = [s for s in res.stages if s != "lost"]
+    arrivals = float(res.dataset["arrivals"].sum().values)
+    assert numbers["arrived"][stages.index("interest")] == pytest.approx(arrivals, rel=1e-9)
+    assert numbers["arrived"][stages.index("awareness")] == 0.0

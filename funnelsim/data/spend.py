@@ -88,6 +88,8 @@ def read_spend_column(
     bad_numbers: list[tuple[int, str]] = []
     formatted: list[tuple[int, str]] = []  # `$1,150`, `1.150,00`: numbers dressed up
     for row_number, row in enumerate(rows[1:], start=2):  # row numbers as in a spreadsheet
+        while len(row) > len(header) and not row[-1].strip():
+            row = row[:-1]  # a trailing comma is not a number written as money
         if not row:
             continue
         if len(row) > len(header):  # an unquoted `1,150` or `1.150,00` splits into cells

@@ -20,8 +20,10 @@ arrivals ``(1, k)``, the unaware-pool draw ``(2, 0)`` and its split ``(3, k)``.
 Uniform number ``i`` of a sub-stream is a keyed hash of ``(id, i)`` (SplitMix64's
 output function, which passes BigCrush on consecutive counters). No draw depends on
 how many draws came before it elsewhere: two plans that differ in one slot's
-probability share every other draw exactly, whatever the number of replicates, plans
-or workers.
+probability use the same uniforms in every other slot, whatever the number of
+replicates, plans or workers; other draws change only where the number of people
+drawn from changes (the later, conditional slots of that compartment, and later
+steps).
 
 **Exact samplers** for any ``n`` up to 2**53: binomial by inversion when
 ``n·min(p, 1 − p) < 10`` (monotone in ``p``, which pairs plans best) and otherwise
@@ -354,6 +356,10 @@ def simulate(
                     if stochastic:
                         n_in = binomial(int(math.floor(unaware)), p_in, substream(here, _POOL, 0))
                         rest, rest_lam = n_in, total
+                        last = -1  # the last cell with arrivals takes what is left
+                        for k in range(n_cells):
+                            if lam[k] > 0.0:
+                                last = k
                         for k in range(n_cells):
                             if rest == 0:
                                 break
@@ -362,7 +368,7 @@ def simulate(
                             share = lam[k] / rest_lam
                             x = (
                                 rest
-                                if share >= 1.0
+                                if share >= 1.0 or k == last
                                 else binomial(int(rest), share, substream(here, _SPLIT, k))
                             )
                             new[k] = x

@@ -370,6 +370,11 @@ class AgentEngine:
         progress: ProgressCallback | None = None,
         stream: int = 0,
     ) -> RawRun:
+        if model.n_parameter_sets > 1:
+            raise ValueError(
+                "the agent engine takes one set of rates; per-replicate rates "
+                "(posterior draws) run on the counts or expected engine"
+            )
         reps = self._replicates(model, replicates, seed, progress, stream)
         self.last_events = [r.events for r in reps if r.events is not None]
         return RawRun(

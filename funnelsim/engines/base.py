@@ -126,10 +126,15 @@ def simulate_population(
     size = max(1, -(-r // max(20, 4 * workers)))
     chunks = [(a, min(a + size, r)) for a in range(0, r, size)]
     if workers > 1 and len(chunks) > 1:
-        with ThreadPoolExecutor(workers) as pool:
+        pool = ThreadPoolExecutor(workers)
+        try:
             for done in pool.map(chunk, chunks):
                 if progress is not None:
                     progress(done)
+        except BaseException:  # Ctrl-C: drop the chunks not started, do not wait for them
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     else:
         for bounds in chunks:
             done = chunk(bounds)

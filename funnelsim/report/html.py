@@ -314,7 +314,7 @@ def _about(result: SimulationResult, info: Run, money: bool) -> str:
     periods = pd.DatetimeIndex(result.dataset["period"].values)
     step = (periods[1] - periods[0]).days if len(periods) > 1 else 1
     unit = {1: "day", 7: "week"}.get(step, f"{step}-day period")
-    span = f"{len(periods)} {unit}s from {periods[0]:%-d %B %Y}"
+    span = f"{len(periods)} {unit}s from {periods[0].day} {periods[0]:%B %Y}"
     engine = _esc(attrs.get("engine"))
     if info.deterministic:
         how = f"Expected values from the {engine} engine (deterministic: no ranges)"

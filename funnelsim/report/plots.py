@@ -203,11 +203,11 @@ def _funnel_numbers(result: SimulationResult, scenario: str) -> dict[str, np.nda
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(exits[:, None] > 0, flows / exits[:, None], np.nan)
     np.fill_diagonal(share, np.nan)
-    arrived = np.zeros(len(stages))
-    entry = result.dataset.attrs.get("entry")
-    if entry in stages:
-        total = ds["arrivals"].sum(("period", "segment", "channel")).mean("replicate")
-        arrived[stages.index(entry)] = float(total)
+    # new arrivals: entries not explained by a move (from any stage, lost and repeats
+    # included), which finds the stage arrivals really enter
+    moved_in = ds["flows"].sum("period").mean("replicate").sel(target=stages).sum("source")
+    arrived = np.clip(entries - moved_in.values, 0.0, None)
+    arrived[arrived < 1e-9 * max(float(entries.max()), 1.0)] = 0.0
     return {
         "entering": initial + entries - repeats,
         "repeats": repeats,

@@ -322,9 +322,17 @@ def has_people(raw: Mapping) -> bool | None:
     who are there). None when the answer depends on a value that does not parse."""
     if blocked(check_schema(raw).unreadable, ("arrivals",), ("population",)):
         return None
-    per_day = _mapping(raw.get("arrivals")).get("per_day", 0)
+    per_day = _number(_mapping(raw.get("arrivals")).get("per_day", 0))
     initial = _mapping(_mapping(raw.get("population")).get("initial"))
-    return per_day > 0 or any(n > 0 for n in initial.values())
+    return per_day > 0 or any(_number(n) > 0 for n in initial.values())
+
+
+def _number(value: object) -> float:
+    """A count as the schema reads it (a quoted "5000" included); 0 if it is not one."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _nobody_problems(raw: Mapping) -> list[Problem]:
