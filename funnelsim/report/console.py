@@ -148,6 +148,19 @@ def best_plan(rows: pd.DataFrame, money: bool, point: bool) -> int:
     return int(ranked.index[0])
 
 
+def how_sure(rows: pd.DataFrame, best: int) -> tuple[str, float, pd.Series | None]:
+    """How sure we are that plan ``best`` is the most profitable: a word ("almost
+    certainly" ≥ 95%, "probably" ≥ 75%, else "possibly"), its share of replicates, and
+    the runner-up when it is too close to call (below 75%), else None."""
+    sure = float(rows.loc[best, "prob_best_profit"])
+    word = "almost certainly" if sure >= 0.95 else "probably" if sure >= 0.75 else "possibly"
+    second = None
+    if sure < 0.75:
+        others = rows.drop(index=best).sort_values("prob_best_profit", ascending=False)
+        second = others.iloc[0]
+    return word, sure, second
+
+
 Format = Callable[[float, bool], str]
 
 
@@ -299,12 +312,9 @@ def print_comparison(console: Console, rows: pd.DataFrame, run: Run) -> None:
     elif run.point:
         console.print(f"{name} is the most profitable plan ({run.caveat()}).")
     else:
-        sure = float(top.prob_best_profit)
-        word = "almost certainly" if sure >= 0.95 else "probably" if sure >= 0.75 else "possibly"
+        word, sure, second = how_sure(rows, best)
         close = ""
-        if sure < 0.75:
-            others = rows.drop(index=best).sort_values("prob_best_profit", ascending=False)
-            second = others.iloc[0]
+        if second is not None:
             close = (
                 f" (too close to call: {escape(str(second.scenario))} is the best in "
                 f"{second.prob_best_profit:.0%})"

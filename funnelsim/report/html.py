@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from funnelsim import __version__
-from funnelsim.report.console import Run, best_plan, run_info
+from funnelsim.report.console import Run, best_plan, how_sure, run_info
 from funnelsim.report.format import ECONOMIC_METRICS, is_percent, metric_name, money_unit
 from funnelsim.results import SimulationResult
 
@@ -137,20 +137,19 @@ def _has_money(summary: pd.DataFrame) -> bool:
 
 
 def _verdict(rows: pd.DataFrame, info: Run, money: bool) -> str:
-    top = rows.loc[best_plan(rows, money, info.point)]
+    best = best_plan(rows, money, info.point)
+    top = rows.loc[best]
     name = f"<b>{_esc(top.label)}</b> ({_esc(top.scenario)})"
     if not money:
         return f"{name} has the most conversions on average."
     if info.point:
         return f"{name} is the most profitable plan ({_esc(info.caveat())})."
-    sure = float(top.prob_best_profit)
-    word = "almost certainly" if sure >= 0.95 else "probably" if sure >= 0.75 else "possibly"
+    word, sure, second = how_sure(rows, best)
     text = (
         f"{name} is {word} the most profitable plan: the most profitable in {sure:.0%} of "
         f"{info.replicates} replicates"
     )
-    if sure < 0.75:
-        second = rows.drop(index=top.name).sort_values("prob_best_profit").iloc[-1]
+    if second is not None:
         text += (
             f"; too close to call with {_esc(second.label)} ({_esc(second.scenario)}, "
             f"{second.prob_best_profit:.0%})"

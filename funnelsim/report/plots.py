@@ -565,20 +565,25 @@ def plot_pressure(result: SimulationResult, campaign: str, ax: Axes | None = Non
         f"{campaign}" + (f"  (plans: {plans_text})" if plans_text else ""), fontsize=9, loc="left"
     )
     if len(runs) > 1:
-        ax.legend(
-            fontsize=7,
-            loc="upper left",
-            bbox_to_anchor=(1.0, 1.0),
-            frameon=False,
-            title="plans",
-            title_fontsize=7,
-        )
+        _plans_legend(ax)
     ax.set_ylim(0, 1.08)
     ax.set_yticks([0, 1])
     ax.tick_params(axis="y", labelsize=7)
     ax.spines[["top", "right"]].set_visible(False)
     _date_axis(ax, _period_edges(result))
     return ax
+
+
+def _plans_legend(ax: Axes) -> None:
+    """A small legend of plans to the right of a panel, clear of its lines."""
+    ax.legend(
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        frameon=False,
+        title="plans",
+        title_fontsize=7,
+    )
 
 
 def plot_spend(result: SimulationResult, ax: Axes | None = None) -> Axes:
@@ -606,14 +611,7 @@ def plot_spend(result: SimulationResult, ax: Axes | None = None) -> Axes:
     ax.set_ylim(bottom=0)
     ax.tick_params(axis="y", labelsize=7)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(
-        fontsize=7,
-        loc="upper left",
-        bbox_to_anchor=(1.0, 1.0),
-        frameon=False,
-        title="plans",
-        title_fontsize=7,
-    )
+    _plans_legend(ax)
     _date_axis(ax, edges)
     return ax
 
