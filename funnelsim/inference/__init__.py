@@ -1,0 +1,1 @@
+"""Fitting journeys from history: sufficient statistics, Bayesian models, fitted funnels."""
