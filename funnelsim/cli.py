@@ -287,6 +287,153 @@ def simulate(
     )
 
 
+class FitKind(StrEnum):
+    journeys = "journeys"
+    snapshots = "snapshots"
+
+
+class SamplerName(StrEnum):
+    nutpie = "nutpie"
+    pymc = "pymc"
+
+
+class FitMethod(StrEnum):
+    auto = "auto"
+    conjugate = "conjugate"
+    gibbs = "gibbs"
+    nuts = "nuts"
+
+
+class DropOff(StrEnum):
+    auto = "auto"
+    silent = "silent"
+    observed = "observed"
+
+
+@app.command()
+def fit(
+    data: Annotated[Path, typer.Argument(help="Event log or CRM snapshots: .csv or .parquet.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Fit file to write (default: <data stem>.fit.nc)."),
+    ] = None,
+    kind: Annotated[
+        FitKind,
+        typer.Option(
+            "--kind",
+            help="journeys: one row per stage entry; snapshots: "
+            "the stage of each customer at dates.",
+        ),
+    ] = FitKind.journeys,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns", help="Your column names, e.g. customer_id=user,timestamp=ts,stage=event."
+        ),
+    ] = None,
+    stage_map: Annotated[
+        Path | None, typer.Option("--stage-map", help="YAML: raw event name → stage.")
+    ] = None,
+    funnel: Annotated[
+        str | None,
+        typer.Option(
+            "--funnel", help="Funnel YAML or preset: which edges exist (its rates: weak priors)."
+        ),
+    ] = None,
+    campaigns: Annotated[
+        Path | None,
+        typer.Option("--campaigns", help="YAML in the scenario `campaigns:` syntax to fit."),
+    ] = None,
+    spend: Annotated[
+        Path | None, typer.Option("--spend", help="Spend CSV: a date column, one per campaign.")
+    ] = None,
+    drop_off: Annotated[
+        DropOff,
+        typer.Option(
+            "--drop-off",
+            help="silent: logs never record drop-off (auto: silent "
+            "unless the log has moves into `lost`).",
+        ),
+    ] = DropOff.auto,
+    method: Annotated[
+        FitMethod, typer.Option("--method", help="auto picks the exact method when it applies.")
+    ] = FitMethod.auto,
+    sampler: Annotated[
+        SamplerName, typer.Option("--sampler", help="NUTS sampler.")
+    ] = SamplerName.nutpie,
+    draws: Annotated[int, typer.Option("--draws", min=100, help="Draws per chain.")] = 1000,
+    tune: Annotated[int, typer.Option("--tune", min=0, help="Tuning steps per chain.")] = 1000,
+    chains: Annotated[int, typer.Option("--chains", min=1, help="Chains.")] = 4,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed.")] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="End of the data (default: the last event).")
+    ] = None,
+    scenario_out: Annotated[
+        Path | None,
+        typer.Option("--scenario-out", help="Also write a starter scenario that uses the fit."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table.")] = False,
+) -> None:
+    """Learn a journey's rates (and campaign effects) from history; write FIT.nc,
+    FIT.rates.csv, FIT.effects.csv and FIT.report.html."""
+    from funnelsim.io import InterruptedAfterWriting, check_output_file
+
+    if data.suffix.lower() not in (".csv", ".parquet"):
+        err.print(f"[bold red]✗ {escape(str(data))}: the data must be a .csv or .parquet file[/]")
+        raise typer.Exit(code=2)
+    output = output if output is not None else Path(data.stem + ".fit.nc")
+    if output.suffix != ".nc":
+        err.print(f"[bold red]✗ {escape(str(output))}: the fit file must end in .nc[/]")
+        raise typer.Exit(code=2)
+    stem = output.with_suffix("")
+    targets = [output, Path(f"{stem}.rates.csv"), Path(f"{stem}.effects.csv")]
+    targets += [Path(f"{stem}.report.html")] + ([scenario_out] if scenario_out else [])
+    try:
+        for target in targets:  # refuse before reading and sampling
+            check_output_file(target)
+        from funnelsim.data.stagemap import parse_columns
+        from funnelsim.inference.api import fit_history, write_fit
+
+        mapping = parse_columns(columns) if columns else None
+        phase = (
+            (lambda text: None) if quiet else (lambda text: err.print(f"[dim]{escape(text)}[/]"))
+        )
+        result = fit_history(
+            data,
+            kind.value,
+            columns=mapping,
+            stage_map=stage_map,
+            funnel=funnel,
+            campaigns=campaigns,
+            spend=spend,
+            drop_off=drop_off.value,
+            method=method.value,
+            sampler=sampler.value,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            end=end,
+            progress=not quiet,
+            on_phase=phase,
+        )
+        written = write_fit(result, output, scenario_out=scenario_out)
+    except FunnelsimError as exc:
+        _fail(exc)
+    except OSError as exc:
+        err.print(f"[bold red]✗ could not write {escape(str(output))}: {escape(str(exc))}[/]")
+        raise typer.Exit(code=2) from None
+    except KeyboardInterrupt as exc:
+        done = isinstance(exc, InterruptedAfterWriting)
+        _interrupted(f"the fit was written to {output}" if done else "")
+    if not quiet:
+        from funnelsim.report.fit_console import print_fit
+
+        print_fit(result, out)
+    names = ", ".join(escape(str(p.name)) for p in written)
+    out.print(f"[green]✓[/] wrote {names}")
+
+
 def _headline(result) -> None:  # noqa: ANN001 - SimulationResult, imported lazily
     from funnelsim.report.console import print_headline
 

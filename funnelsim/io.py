@@ -46,6 +46,7 @@ __all__ = [
     "check_output_file",
     "check_output_folder",
     "write_file",
+    "write_files",
 ]
 
 MANIFEST = ".funnelsim.json"
@@ -419,3 +420,39 @@ def write_file(path: str | Path, write: Callable[[Path], object], *, by: str) ->
         _remove_made(made)
         raise
     return path
+
+
+def write_files(writers: dict[Path, Callable[[Path], object]], *, by: str) -> list[Path]:
+    """Write several files all or nothing: every path is checked first (a file funnelsim
+    did not write is never replaced), each is written to a temporary file beside it, and
+    only when all succeeded are they renamed into place and recorded in the manifests.
+    Returns the resolved paths."""
+    paths = [check_output_file(p) for p in writers]
+    made: list[Path] = []
+    for folder in dict.fromkeys(p.parent for p in paths):
+        made += _make_parents(folder)
+    temps: list[Path] = []
+    try:
+        for path, write in zip(paths, writers.values()):
+            tmp = path.parent / f"{_TMP}{uuid.uuid4().hex[:8]}{path.suffix}"
+            temps.append(tmp)
+            write(tmp)
+        entries = [_entry(tmp, by) for tmp in temps]
+        with _hold_interrupts():
+            for path in paths:
+                check_output_file(path)  # look again: one may have appeared meanwhile
+            for tmp, path in zip(temps, paths):
+                os.replace(tmp, path)
+            for folder in dict.fromkeys(p.parent for p in paths):
+                manifest = Manifest.read(folder) or Manifest()
+                files = {r: e for r, e in manifest.files.items() if (folder / r).is_file()}
+                files |= {p.name: e for p, e in zip(paths, entries) if p.parent == folder}
+                Manifest(files).write(folder)
+    except InterruptedAfterWriting:
+        raise
+    except BaseException:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+        _remove_made(made)
+        raise
+    return paths

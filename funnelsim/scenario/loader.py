@@ -60,6 +60,77 @@ def _resolve_funnel(raw: dict, base: Path, lines: LineMap, label: str) -> list[P
     return problems
 
 
+_FITS: dict[tuple[str, int, int], Any] = {}
+
+
+def _resolve_fit(raw: dict, base: Path) -> tuple[Any, list[Problem]]:
+    """Load the fit a scenario names in ``fit:`` and put its funnel (posterior means) in
+    ``raw["funnel"]``. Returns ``(fit or None, problems)``."""
+    ref = raw.get("fit")
+    if ref is None:
+        return None, []
+    if not isinstance(ref, str):
+        return None, [Problem(("fit",), "`fit` must be the path of a fit file (FIT.nc)")]
+    if "funnel" in raw:
+        return None, [
+            Problem(
+                ("funnel",),
+                "a scenario with `fit:` takes its funnel from the fit",
+                "remove `funnel:` (or `fit:` to use the funnel as written)",
+            )
+        ]
+    from funnelsim.errors import FunnelsimError
+    from funnelsim.inference.fitted import FittedFunnel
+
+    path = Path(ref) if Path(ref).is_absolute() else base / ref
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        fit = _FITS.get(key) or FittedFunnel.load(path)
+        _FITS.clear()  # keep one: a scenario is loaded, then run
+        _FITS[key] = fit
+    except FileNotFoundError:
+        return None, [
+            Problem(
+                ("fit",), f"fit file not found: {ref}", "paths are relative to the scenario file"
+            )
+        ]
+    except FunnelsimError as exc:
+        return None, [Problem(("fit",), str(exc), "paths are relative to the scenario file")]
+    raw["funnel"] = fit.funnel_spec()
+    problems = []
+    segments = raw.get("segments")
+    if isinstance(segments, Mapping):
+        fitted = [s for s in fit.segments if s != "all"]
+        for name, seg in segments.items():
+            if isinstance(seg, Mapping) and seg.get("stages"):
+                problems.append(
+                    Problem(
+                        ("segments", name, "stages"),
+                        "with `fit:` each persona's rates come from the fit",
+                        "remove the persona's `stages:`",
+                    )
+                )
+            elif fitted and name not in fitted:
+                problems.append(
+                    Problem(
+                        ("segments", name),
+                        f"the fit has no segment {name!r}",
+                        did_you_mean(str(name), fitted),
+                    )
+                )
+    if [s for s in fit.segments if s != "all"] and not segments:
+        problems.append(
+            Problem(
+                ("fit",),
+                "the fit has segments " + ", ".join(fit.segments) + ": name them under "
+                "`segments:` with their shares",
+                "e.g. `segments: {" + fit.segments[0] + ": {share: 0.5}, ...}`",
+            )
+        )
+    return fit, problems
+
+
 def _locate(problem: Problem, lines: LineMap, label: str) -> Problem:
     if problem.line is not None:
         return problem  # located where it was found (e.g. in a funnel file)
@@ -87,7 +158,13 @@ def collect_problems(
                 line=1,
             )
         ]
-    problems = list(found) + _resolve_funnel(raw, base, lines, label)
+    fit, fit_problems = _resolve_fit(raw, base)
+    problems = list(found) + fit_problems + _resolve_funnel(raw, base, lines, label)
+    if fit_problems and "funnel" not in raw:
+        return sorted(
+            dict.fromkeys(_locate(p, lines, label) for p in problems),
+            key=lambda p: (p.file != label, p.file or "", p.line or 0),
+        )
     checked = plan_problems(raw, base, label)
     if isinstance(raw.get("funnel"), str):  # unresolved reference, reported above
         checked = [p for p in checked if p.path[:1] != ("funnel",)]
@@ -113,6 +190,9 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(problems, label)
     scenario = Scenario.model_validate(raw)
     scenario._source = path
+    if scenario.fit is not None:
+        fit, _ = _resolve_fit({"fit": scenario.fit}, path.parent)
+        scenario._fit = fit
     scenario._lines = lines
     return scenario
 

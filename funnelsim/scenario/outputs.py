@@ -75,7 +75,7 @@ def spend_specs(data: dict) -> Iterator[dict]:
 
 
 def resolved_text(resolved: dict, folder: Path) -> str:
-    """``scenario.resolved.yaml`` for an output ``folder``: spend CSVs are copied into
+    """``scenario.resolved.yaml`` for an output ``folder``: spend CSVs (and a fit) are copied into
     ``folder/inputs/`` and named relative to it, so the file runs as it is from the
     folder, wherever the folder is moved; the version is a comment."""
     data = copy.deepcopy(resolved)
@@ -94,6 +94,11 @@ def resolved_text(resolved: dict, folder: Path) -> str:
             (folder / INPUTS).mkdir(exist_ok=True)
             shutil.copyfile(source, folder / copies[source])
         spend["csv"] = copies[source]
+    fit = Path(data["fit"]) if isinstance(data.get("fit"), str) else None
+    if fit is not None and fit.is_file():  # the fit is an input too: copied beside
+        (folder / INPUTS).mkdir(exist_ok=True)
+        shutil.copyfile(fit, folder / INPUTS / fit.name)
+        data["fit"] = f"{INPUTS}/{fit.name}"
     head = (
         f"# funnelsim {__version__}: exactly what ran (seed, replicates, engine and clock\n"
         f"# step included). Run it again, as it is: funnelsim run {RESOLVED}\n"

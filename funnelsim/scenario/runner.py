@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,6 +73,13 @@ def compile_scenario(
     ``engine`` (default: the scenario's). Raises
     :class:`~funnelsim.errors.EngineMismatch` for queues or dwell shapes the count
     engines cannot run."""
+    return compile_model(**model_inputs(scenario, base_dir, engine))
+
+
+def model_inputs(
+    scenario: Scenario, base_dir: Path | None = None, engine: str | None = None
+) -> dict[str, Any]:
+    """The keyword arguments of :func:`~funnelsim.dynamics.compile_model` for one plan."""
     agents = (engine or scenario.engine) == "agents"
     base_dir = base_dir if base_dir is not None else _base_dir(scenario)
     funnel = build_funnel(scenario.funnel)
@@ -85,8 +93,8 @@ def compile_scenario(
         for name, seg in scenario.segments.items()
     ]
     arrivals = scenario.arrivals
-    return compile_model(
-        funnel,
+    return dict(
+        funnel=funnel,
         start=str(scenario.horizon.start),
         periods=scenario.horizon.periods,
         step_days=scenario.horizon.step_days,
@@ -114,6 +122,7 @@ def plans(scenario: Scenario) -> dict[str, Scenario]:
     for name in scenario.variants:
         variant = Scenario.model_validate(variant_raw(raw, name))
         variant._source = scenario._source
+        variant._fit = scenario._fit
         out[name] = variant
     return out
 
@@ -167,7 +176,12 @@ def run(
     for k, (name, plan) in enumerate(plans(scenario).items()):
         if plan_started is not None:
             plan_started(k, name)
-        models[name] = compile_scenario(plan, engine=engine_name)
+        if plan._fit is not None:  # replicate r runs with posterior draw r
+            from funnelsim.inference.forecast import fitted_model
+
+            models[name] = fitted_model(plan, replicates, engine_name)
+        else:
+            models[name] = compile_scenario(plan, engine=engine_name)
         runs[name] = runner.run(models[name], replicates, seed, progress, stream=0 if crn else k)
         if record_journeys:
             from funnelsim.engines.agents import AgentEngine, journeys_frame
@@ -206,9 +220,17 @@ def resolved_scenario(scenario: Scenario, result: SimulationResult) -> dict:
     data["common_random_numbers"] = bool(attrs["common_random_numbers"])
     data["horizon"]["dt_days"] = float(attrs["dt_days"])
     data.get("outputs", {}).pop("dir", None)
+    if data.get("fit") is not None:
+        data.pop("funnel", None)  # it comes from the fit
     # in the schema's key order, so that running this file again writes it byte for byte
-    data = Scenario.model_validate(data).model_dump(mode="json", exclude_none=True)
+    funnel = data.pop("funnel", None)
+    data = Scenario.model_validate({**data, "funnel": funnel or scenario.funnel.model_dump()})
+    data = data.model_dump(mode="json", exclude_none=True)
+    if funnel is None:
+        data.pop("funnel")
     base = _base_dir(scenario)
+    if data.get("fit") is not None and base is not None and not Path(data["fit"]).is_absolute():
+        data["fit"] = str((base / data["fit"]).resolve())
     for spend in spend_specs(data):
         path = Path(spend["csv"])
         if not path.is_absolute() and base is not None:

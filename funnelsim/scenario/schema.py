@@ -402,6 +402,11 @@ class Scenario(_Strict):
     description: str = ""
     horizon: Horizon
     funnel: FunnelSpec = Field(description="Inline funnel, a preset name, or a funnel YAML path.")
+    fit: str | None = Field(
+        None,
+        description="A fit file written by `funnelsim fit` (relative to this file): the funnel "
+        "comes from it and replicate r uses posterior draw r (give `fit:` or `funnel:`).",
+    )
     population: Population = Field(default_factory=Population)
     arrivals: Arrivals | None = None
     segments: dict[str, SegmentSpec] = Field(default_factory=dict)
@@ -419,6 +424,8 @@ class Scenario(_Strict):
     outputs: Outputs = Field(default_factory=Outputs)
 
     _source: Path | None = PrivateAttr(None)
+    #: the loaded fit (a FittedFunnel) when the scenario says `fit:`
+    _fit: Any = PrivateAttr(None)
     #: line of each key path in the file(s) it was loaded from (for located warnings)
     _lines: dict[tuple[str | int, ...], tuple[str, int]] = PrivateAttr(default_factory=dict)
 
@@ -432,5 +439,6 @@ def json_schema() -> dict:
         ref if "$ref" in ref else ref.get("allOf", [{}])[0],
         {"type": "string", "description": "preset name or path to a funnel YAML"},
     ]
+    schema["required"] = [k for k in schema.get("required", []) if k != "funnel"]
     schema["title"] = "funnelsim scenario"
     return schema

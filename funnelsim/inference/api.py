@@ -1,0 +1,280 @@
+"""Fit a journey from history in one call, and write what a fit produces.
+
+:func:`fit_history` reads an event log or CRM snapshots, reduces them to sufficient
+statistics, chooses the model (exact conjugate, Gibbs, or NUTS in PyMC) and returns a
+:class:`~funnelsim.inference.fitted.FittedFunnel`. :func:`write_fit` writes ``FIT.nc``
+with ``FIT.rates.csv``, ``FIT.effects.csv`` (when campaigns were fitted),
+``FIT.report.html`` and optionally a starter scenario, all or nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from funnelsim.errors import Problem, ScenarioError
+from funnelsim.funnel import LOST, Funnel
+from funnelsim.inference.fitted import FittedFunnel
+
+__all__ = ["fit_history", "load_funnel_file", "write_fit", "starter_scenario", "GOAL_NAMES"]
+
+#: stage names taken for the goal when no funnel file says which stage it is
+GOAL_NAMES = ("conversion", "purchase", "purchased", "converted", "customer", "won", "sale")
+
+warnings.filterwarnings("ignore", message=".*BLAS.*")  # PyTensor without BLAS: harmless here
+
+
+def load_funnel_file(ref: str | Path) -> Funnel:
+    """The funnel of a funnel YAML, of a scenario file's ``funnel:``, or of a preset name;
+    raises :class:`~funnelsim.errors.ScenarioError` with located problems."""
+    from funnelsim.scenario.loader import collect_problems
+    from funnelsim.scenario.runner import build_funnel
+    from funnelsim.scenario.schema import FunnelSpec
+
+    ref = str(ref)
+    raw: dict[str, Any] = {"horizon": {"start": "2026-01-01", "periods": 1}, "funnel": ref}
+    problems = [p for p in collect_problems(raw, Path("."), {}, ref) if p.path[:1] == ("funnel",)]
+    if problems:
+        raise ScenarioError(problems, ref)
+    return build_funnel(FunnelSpec.model_validate(raw["funnel"]))
+
+
+def _goal(stages: Sequence[str]) -> str:
+    for name in GOAL_NAMES:
+        if name in stages:
+            return name
+    return [s for s in stages if s != LOST][-1]
+
+
+def _edges_and_priors(
+    funnel: Funnel | None,
+) -> tuple[list[tuple[str, str]] | None, dict[tuple[str, str], float] | None]:
+    if funnel is None:
+        return None, None
+    return funnel.edges, {(a, b): funnel.rate(a, b) for a, b in funnel.edges}
+
+
+def fit_history(
+    data: str | Path,
+    kind: str = "journeys",
+    *,
+    columns: dict[str, str] | None = None,
+    stage_map: str | Path | None = None,
+    funnel: str | Path | Funnel | None = None,
+    campaigns: str | Path | None = None,
+    spend: str | Path | None = None,
+    drop_off: str = "auto",
+    method: str = "auto",
+    sampler: str = "nutpie",
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int | None = None,
+    end: str | None = None,
+    progress: bool = False,
+    on_read: Callable[[int, int, int], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> FittedFunnel:
+    """Fit journey rates (and campaign effects) from an event log (``kind="journeys"``)
+    or CRM snapshots (``kind="snapshots"``).
+
+    ``funnel`` fixes the structure (which edges exist) and gives weak prior centres;
+    without it, edges come from the data. ``campaigns`` is a YAML file in the scenario
+    ``campaigns:`` syntax naming which edges or arrival channels each campaign may move
+    (its lifts are prior centres), with spend from ``spend`` (the spend CSV format).
+    """
+    if kind not in ("journeys", "snapshots"):
+        raise ValueError("kind must be 'journeys' or 'snapshots'")
+    say = on_phase or (lambda text: None)
+    say(f"reading {Path(data).name} …")
+    structure = funnel if isinstance(funnel, Funnel) or funnel is None else load_funnel_file(funnel)
+    stages = [s for s in structure.stages if s != LOST] if structure is not None else None
+    mapping = None
+    if stage_map is not None:
+        from funnelsim.data.stagemap import read_stage_map
+
+        mapping = read_stage_map(stage_map)
+    edges, priors = _edges_and_priors(structure)
+    end_ts = pd.Timestamp(end) if end is not None else None
+    if kind == "journeys":
+        from funnelsim.data.events import read_events
+        from funnelsim.inference.journeys import fit_journeys
+
+        stats = read_events(
+            data, columns=columns, stage_map=mapping, stages=stages, end=end_ts, progress=on_read
+        )
+        fitted_campaigns = []
+        if campaigns is not None:
+            from funnelsim.inference.campaign_data import read_campaigns
+
+            fitted_campaigns = read_campaigns(campaigns, spend, stats)
+        say(_fitting_line(stats.n_customers, method, sampler, bool(fitted_campaigns)))
+        idata = fit_journeys(
+            stats,
+            edges=edges,
+            prior_rates=priors,
+            campaigns=fitted_campaigns,
+            drop_off=drop_off,
+            method=method,
+            sampler=sampler,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            progress=progress,
+        )
+        summary = _journey_summary(stats)
+        data_stages = stats.stages
+    else:
+        if campaigns is not None:
+            raise ScenarioError(
+                [Problem(("--campaigns",), "campaign effects are fitted from journeys only")],
+                str(campaigns),
+            )
+        from funnelsim.data.snapshots import read_snapshots
+        from funnelsim.inference.snapshots import fit_snapshots, snapshot_stats
+
+        frame = read_snapshots(data, columns=columns, stage_map=mapping, stages=stages)
+        order = stages or _order_of(frame)
+        sstats = snapshot_stats(frame, order)
+        say(_fitting_line(int(frame["customer_id"].nunique()), "nuts", sampler, False))
+        idata = fit_snapshots(
+            sstats,
+            edges=edges,
+            prior_rates=priors,
+            sampler=sampler,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            progress=progress,
+        )
+        summary = {
+            "file": Path(data).name,
+            "customers": int(frame["customer_id"].nunique()),
+            "rows": len(frame),
+            "start": str(frame["date"].min()),
+            "end": str(frame["date"].max()),
+        }
+        data_stages = tuple(order) + ((LOST,) if LOST not in order else ())
+    summary["file"] = Path(data).name
+    goal = structure.goal if structure is not None else _goal(data_stages)
+    entry = structure.entry if structure is not None else _entry(summary, data_stages)
+    return FittedFunnel(idata, stages=data_stages, goal=goal, entry=entry, kind=kind, data=summary)
+
+
+def _fitting_line(customers: int, method: str, sampler: str, campaigns: bool) -> str:
+    how = "NUTS" if method == "nuts" or campaigns else "the best method for the data"
+    return f"fitting the journeys of {customers:,} customers with {how} …"
+
+
+def _order_of(frame: pd.DataFrame) -> list[str]:
+    """Stages ordered by the median rank at which customers are seen in them."""
+    rank = frame.groupby("customer_id").cumcount()
+    order = rank.groupby(frame["stage"]).median().sort_values(kind="stable")
+    return [s for s in order.index if s != LOST]
+
+
+def _entry(summary: dict, stages: Sequence[str]) -> str:
+    first = summary.get("first_stage") or {}
+    return max(first, key=first.get) if first else stages[0]
+
+
+def _journey_summary(stats: Any) -> dict[str, Any]:
+    first = stats.first_stage.sum(axis=0)
+    arrivals = stats.arrivals.sum(axis=(0, 2))
+    days = float(stats.durations.sum())
+    return {
+        "customers": int(stats.n_customers),
+        "events": int(stats.n_events),
+        "start": str(stats.start),
+        "end": str(stats.end),
+        "days": days,
+        "segments": list(stats.segments),
+        "channels": list(stats.channels),
+        "first_stage": {s: int(n) for s, n in zip(stats.stages, first) if n},
+        "arrivals_per_day": {c: float(n) / days for c, n in zip(stats.channels, arrivals)},
+        "unmapped": dict(stats.unmapped),
+        "explicit_exits": bool(stats.explicit_exits),
+    }
+
+
+def starter_scenario(fit: FittedFunnel, fit_path: Path, scenario_path: Path) -> str:
+    """A scenario that forecasts from ``fit``: the next 90 days after the data, arrivals
+    at the rates seen in the data; economics and campaigns left for the planner."""
+    import os
+
+    rel = os.path.relpath(fit_path.resolve(), scenario_path.resolve().parent)
+    data = fit.data
+    end = pd.Timestamp(data.get("end", pd.Timestamp.today())).normalize() + pd.Timedelta(days=1)
+    arrivals = {k: v for k, v in (data.get("arrivals_per_day") or {}).items() if v > 0}
+    per_day = float(sum(arrivals.values()))
+    spec: dict[str, Any] = {
+        "name": f"forecast from {fit_path.name}",
+        "description": (
+            f"Forecast from the fit {fit_path.name} ({fit.kind} of "
+            f"{data.get('customers', '?')} customers, {str(data.get('start', ''))[:10]} to "
+            f"{str(data.get('end', ''))[:10]}): replicate r uses posterior draw r."
+        ),
+        "horizon": {"start": end.date().isoformat(), "periods": 90, "step": "day"},
+        "fit": rel,
+    }
+    if per_day > 0:
+        spec["arrivals"] = {
+            "per_day": round(per_day, 4),
+            "stage": fit.entry,
+            "channels": {k: round(v / per_day, 4) for k, v in arrivals.items()},
+        }
+    else:
+        spec["population"] = {"initial": {fit.entry: 1000}}
+    segments = [s for s in fit.segments if s != "all"]
+    if segments:
+        spec["segments"] = {s: {"share": round(1.0 / len(segments), 4)} for s in segments}
+    spec["economics"] = {"value_per_conversion": 0.0}
+    spec["replicates"] = int(min(500, fit.n_draws))
+    spec["seed"] = int(np.random.SeedSequence().generate_state(1, np.uint32)[0])
+    head = (
+        "# Starter scenario written by `funnelsim fit`. Arrivals are the rates seen in the\n"
+        "# data; set economics.value_per_conversion and add campaigns (baseline/variants),\n"
+        "# then: funnelsim run " + scenario_path.name + "\n"
+    )
+    return head + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+
+
+def write_fit(
+    fit: FittedFunnel, path: str | Path, *, scenario_out: str | Path | None = None
+) -> list[Path]:
+    """Write ``FIT.nc``, ``FIT.rates.csv``, ``FIT.effects.csv`` (with campaigns),
+    ``FIT.report.html`` and ``scenario_out`` — all or nothing; a file funnelsim did not
+    write is never replaced. Returns the paths written."""
+    from funnelsim.inference.fitted import _HASH, content_hash
+    from funnelsim.io import write_files
+    from funnelsim.report.fit_report import fit_report_html
+
+    path = Path(path)
+    stem = path.with_suffix("")
+    fit.idata.attrs.update(fit._attrs())
+    fit.idata.attrs[_HASH] = content_hash(fit.idata)
+    rates = fit.rates()
+    effects = fit.effects()
+    writers: dict[Path, Callable[[Path], object]] = {
+        path: lambda tmp: fit.idata.to_netcdf(str(tmp)),
+        Path(f"{stem}.rates.csv"): lambda tmp: rates.to_csv(tmp, index=False, float_format="%.6g"),
+    }
+    if len(effects):
+        writers[Path(f"{stem}.effects.csv")] = lambda tmp: effects.to_csv(
+            tmp, index=False, float_format="%.6g"
+        )
+    writers[Path(f"{stem}.report.html")] = lambda tmp: tmp.write_text(
+        fit_report_html(fit, title=path.name), encoding="utf-8"
+    )
+    if scenario_out is not None:
+        text = starter_scenario(fit, path, Path(scenario_out))
+        writers[Path(scenario_out)] = lambda tmp: tmp.write_text(text, encoding="utf-8")
+    return write_files(writers, by="fit")
