@@ -9,6 +9,7 @@ with ``FIT.rates.csv``, ``FIT.effects.csv`` (when campaigns were fitted),
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -111,10 +112,11 @@ def fit_history(
         )
         fitted_campaigns = []
         if campaigns is not None:
-            from funnelsim.inference.campaign_data import read_campaigns
+            from funnelsim.inference.campaign_data import campaigns_for_stats
 
-            fitted_campaigns = read_campaigns(campaigns, spend, stats)
+            fitted_campaigns = campaigns_for_stats(stats, campaigns, spend)
         say(_fitting_line(stats.n_customers, method, sampler, bool(fitted_campaigns)))
+        t0 = time.perf_counter()
         idata = fit_journeys(
             stats,
             edges=edges,
@@ -144,10 +146,11 @@ def fit_history(
         order = stages or _order_of(frame)
         sstats = snapshot_stats(frame, order)
         say(_fitting_line(int(frame["customer_id"].nunique()), "nuts", sampler, False))
+        t0 = time.perf_counter()
         idata = fit_snapshots(
             sstats,
             edges=edges,
-            prior_rates=priors,
+            prior_rates={f"{a} -> {b}": r for (a, b), r in (priors or {}).items() if a != b},
             sampler=sampler,
             draws=draws,
             tune=tune,
@@ -163,6 +166,9 @@ def fit_history(
             "end": str(frame["date"].max()),
         }
         data_stages = tuple(order) + ((LOST,) if LOST not in order else ())
+    idata.attrs["fit_seconds"] = round(time.perf_counter() - t0, 3)
+    if "sampling_seconds" not in idata.attrs:  # exact methods: the fit is the sampling
+        idata.attrs["sampling_seconds"] = idata.attrs["fit_seconds"]
     summary["file"] = Path(data).name
     goal = structure.goal if structure is not None else _goal(data_stages)
     entry = structure.entry if structure is not None else _entry(summary, data_stages)
