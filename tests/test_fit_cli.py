@@ -102,7 +102,7 @@ def _broken(tmp_path: Path, text: str, name: str = "log.csv") -> Path:
         (
             "customer_id,timestamp,stage\n1,2026-01-02,awareness\n1,2026-01-01,interest\n",
             [],
-            "order",
+            "earlier than the one on row 2",
         ),
         (
             "customer_id,timestamp,stage\n1,2026-01-01,awareness\n1,2026-01-03,checkout\n",
