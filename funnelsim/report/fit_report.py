@@ -47,12 +47,15 @@ def _png(fig: plt.Figure) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _log_axis(ax: plt.Axes) -> None:
-    """Log scale labelled 0.01, 0.02, 0.05, 0.1 … (no crowded powers of ten)."""
+def _log_axis(ax: plt.Axes, lo: float, hi: float) -> None:
+    """Log scale from ``lo`` to ``hi`` labelled 0.01, 0.02, 0.05, 0.1 … (only powers of
+    ten when the range spans many decades)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.set_xlim(lo, hi)
+    decades = np.log10(hi / lo)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades < 3 else (1.0,)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
@@ -72,7 +75,9 @@ def plot_rates(fit: FittedFunnel, ax: plt.Axes | None = None) -> plt.Axes:
     ax.plot(table["rate_mean"], y, "o", color="#1f3b66", ms=5)
     ax.set_yticks(y, labels)
     ax.set_ylim(-0.7, len(table) - 0.3)
-    _log_axis(ax)
+    positive = table["rate_mean"][table["rate_mean"] > 0]
+    lo = max(float(table["rate_hdi_low"].min()), float(positive.min()) / 20) / 1.3
+    _log_axis(ax, lo, float(table["rate_hdi_high"].max()) * 1.3)
     ax.set_xlabel("rate per day (mean dwell in days = 1 / sum of a stage's rates)")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(f"Rates: posterior mean and {HDI_PROB:.0%} interval", loc="left")
@@ -93,30 +98,33 @@ def plot_ppc(fit: FittedFunnel, ax: plt.Axes | None = None) -> plt.Axes | None:
     dims = [d for d in observed.dims]
     obs = observed.values.ravel()
     draws = pred.values.reshape(-1, obs.size)
-    lo, hi = np.quantile(draws, [(1 - HDI_PROB) / 2, (1 + HDI_PROB) / 2], axis=0)
+    lo, med, hi = np.quantile(draws, [(1 - HDI_PROB) / 2, 0.5, (1 + HDI_PROB) / 2], axis=0)
     labels = []
     for idx in np.ndindex(observed.shape):
         parts = [str(observed[dims[k]].values[i]) for k, i in enumerate(idx)]
         labels.append(" · ".join(p.replace(" -> ", " → ") for p in parts if p != "all"))
+    seen = (obs > 0) | (hi > 0)  # moves never recorded (silent drop-off) have nothing to check
+    if not seen.any():
+        return None
+    obs, lo, med, hi = obs[seen], lo[seen], med[seen], hi[seen]
+    kept = [lab for lab, keep in zip(labels, seen) if keep]
+    labels = [f"{lab}  ({o:,.0f})" for lab, o in zip(kept, obs)]
+    scale = np.maximum(med, 1.0)
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 0.32 * len(obs) + 1.2))
     y = np.arange(len(obs))[::-1]
-    ax.hlines(y, lo, hi, color="#bbb", lw=6, label=f"model: {HDI_PROB:.0%} range")
+    ax.axvline(1.0, color="#999", ls="--", lw=1)
+    ax.hlines(y, lo / scale, hi / scale, color="#bbb", lw=6, label=f"model: {HDI_PROB:.0%} range")
     inside = (obs >= lo) & (obs <= hi)
-    ax.plot(obs[inside], y[inside], "o", color="#2e7d32", ms=5, label="observed (inside)")
+    ratio = obs / scale
+    ax.plot(ratio[inside], y[inside], "o", color="#2e7d32", ms=5, label="data (inside)")
     if (~inside).any():
-        ax.plot(obs[~inside], y[~inside], "X", color="#d32f2f", ms=7, label="observed (outside)")
+        ax.plot(ratio[~inside], y[~inside], "X", color="#d32f2f", ms=7, label="data (outside)")
     ax.set_yticks(y, labels)
-    from matplotlib.ticker import FuncFormatter
-
-    top = float(max(hi.max(), obs.max(), 1))
-    if top > 50 * max(float(np.median(obs)), 1.0):  # counts of very different sizes
-        ax.set_xscale("symlog", linthresh=10)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_ylim(-0.7, len(obs) - 0.3)
-    ax.set_xlabel("number of moves in the data")
+    ax.set_xlabel("moves in the data ÷ the model's median for them (1 = as expected)")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     ax.set_title("Posterior predictive check of the observed moves", loc="left")
     return ax
 
@@ -256,10 +264,12 @@ def fit_report_html(fit: FittedFunnel, title: str = "fit") -> str:
         parts.append("<h2>Does the model reproduce the data?</h2>")
         parts.append(
             f"<figure><img alt='ppc' src='data:image/png;base64,{_png(ax.figure)}'>"
-            "<figcaption>For each move, the grey bar is the range of counts the fitted model "
-            f"predicts ({HDI_PROB:.0%} of simulated data sets) and the dot the count in the "
-            "data. Red crosses outside their bars point to a part of the journey the model "
-            "does not describe well.</figcaption></figure>"
+            "<figcaption>For each move seen in the data (its count in brackets), the grey "
+            f"bar is the range of counts the fitted model predicts ({HDI_PROB:.0%} of data "
+            "sets simulated from the posterior) and the dot the count in the data, both "
+            "divided by the model's median so that every move reads on one scale. Red "
+            "crosses outside their bars point to a part of the journey the model does not "
+            "describe well.</figcaption></figure>"
         )
     parts.append("<h2>Diagnostics</h2>")
     parts.append(
