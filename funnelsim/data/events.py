@@ -81,7 +81,7 @@ def read_events(
     bin_ns = bin_width_ns(period_days)
 
     labels: dict[str, list[str]] = {"stage": [], "segment": [], "channel": []}
-    acc: ChunkSummary | None = None
+    stack: list[tuple[int, ChunkSummary]] = []  # pairwise tree of combines, in file order
     bad_ts: list[tuple[int, str]] = []
     n_bad_ts = 0
     unmapped: dict[str, int] = {}
@@ -99,6 +99,8 @@ def read_events(
         keep &= ~bad
         if n_bad_ts:  # reading on only to count the bad timestamps
             rows_done += n
+            if progress is not None:
+                progress(rows_done, bytes_done, total_bytes)
             continue
         seg = _codes(batch, "segment", labels["segment"], "all")
         chan = _codes(batch, "channel", labels["channel"], "direct")
@@ -116,7 +118,7 @@ def read_events(
                 channels=labels["channel"],
                 bin_ns=bin_ns,
             )
-            acc = part if acc is None else combine(acc, part)
+            _push(stack, part)
         except JourneyOrderError as exc:
             raise _order_error(exc, label) from None
         rows_done += n
@@ -124,6 +126,12 @@ def read_events(
             progress(rows_done, bytes_done, total_bytes)
     if n_bad_ts:
         raise _bad_values_error(bad_ts, n_bad_ts, "timestamp", label)
+    acc = None
+    try:
+        for _, part in stack:
+            acc = part if acc is None else combine(acc, part)
+    except JourneyOrderError as exc:
+        raise _order_error(exc, label) from None
     if acc is None or acc.n_events == 0:
         if unmapped:
             raise _unmapped_error(unmapped, smap, label)
@@ -161,12 +169,22 @@ def read_events(
     return JourneyStats(**{**stats.__dict__, "unmapped": dict(unmapped)})
 
 
+def _push(stack: list[tuple[int, ChunkSummary]], part: ChunkSummary) -> None:
+    """Add the next chunk's summary; combine neighbours of equal depth (a binary counter),
+    so each row's customer arrays are copied O(log chunks) times, not once per chunk."""
+    level = 0
+    while stack and stack[-1][0] == level:
+        part = combine(stack.pop()[1], part)
+        level += 1
+    stack.append((level, part))
+
+
 def open_table(
     path: Path, canon: Mapping[str, str], known: Mapping[str, bool], kind: str, chunk_rows: int
 ) -> Iterator[tuple[pa.RecordBatch, int, int, int]]:
     """Check the file's columns, then yield ``(batch, first file row, bytes done, total
     bytes)`` with canonical column names, text columns as strings, ``chunk_rows`` rows at
-    most per batch."""
+    most per batch (a quarter more to avoid tiny remainders)."""
     label = str(path)
     if not path.is_file():
         raise ScenarioError([Problem((), f"file not found: {path}", "check the path", file=label)])
@@ -212,8 +230,10 @@ def open_table(
     done = 0
     for big in batches:
         big = big.rename_columns([rename[c] for c in big.schema.names])
-        for k in range(0, big.num_rows, chunk_rows):
-            batch = big.slice(k, chunk_rows)
+        pieces = max(-(-big.num_rows // int(chunk_rows * 1.25)), 1)  # no tiny remainders
+        size = -(-big.num_rows // pieces)
+        for k in range(0, big.num_rows, size):
+            batch = big.slice(k, size)
             done_bytes = where() if is_csv else int(total * (done + batch.num_rows) / rows_total)
             yield batch, base + done, min(done_bytes, total), total
             done += batch.num_rows

@@ -355,14 +355,7 @@ def summarize_chunk(
     ns = np.asarray(ns, dtype=np.int64)
     cust = pd.factorize(ids)[0]
     sort = np.argsort(cust, kind="stable")
-    cust, ns_s, st, sg, ch, rw = (
-        cust[sort],
-        ns[sort],
-        stage[sort],
-        segment[sort],
-        channel[sort],
-        row[sort],
-    )
+    cust, ns_s, st, sg, rw = cust[sort], ns[sort], stage[sort], segment[sort], row[sort]
     n = len(cust)
     first = np.r_[True, cust[1:] != cust[:-1]] if n else np.zeros(0, bool)
     last = np.r_[cust[1:] != cust[:-1], True] if n else np.zeros(0, bool)
@@ -394,7 +387,7 @@ def summarize_chunk(
         ns_s[here],
         ns_s[here + 1],
     )
-    ends = Ends(ids[sort], ns_s, st, sg, ch, rw)
+    ends = Ends(ids, ns, stage, segment, channel, row)  # taken in file order below
     return ChunkSummary(
         tuple(stages),
         tuple(segments),
@@ -404,8 +397,8 @@ def summarize_chunk(
         count,
         offset,
         transitions,
-        ends.take(np.flatnonzero(first)),
-        ends.take(np.flatnonzero(last)),
+        ends.take(sort[first]),
+        ends.take(sort[last]),
         n,
         dict(unmapped or {}),
     )
@@ -423,11 +416,18 @@ def _add_intervals(
     a: np.ndarray,
     b: np.ndarray,
 ) -> None:
+    if not len(a):
+        return
+    shape = count.shape[1:]
     for k, x in ((0, b), (1, a)):
         absolute = x // bin_ns
-        np.add.at(count[k], (g, src, absolute - lo), 1.0)
-        np.add.at(offset[k], (g, src, absolute - lo), (x - absolute * bin_ns) / _DAY_NS)
-    np.add.at(transitions, (g, src, dst, b // bin_ns - lo), 1)
+        flat = np.ravel_multi_index((g, src, absolute - lo), shape)
+        size = int(np.prod(shape))
+        count[k] += np.bincount(flat, minlength=size).reshape(shape)
+        weights = (x - absolute * bin_ns) / _DAY_NS
+        offset[k] += np.bincount(flat, weights, minlength=size).reshape(shape)
+    flat = np.ravel_multi_index((g, src, dst, b // bin_ns - lo), transitions.shape)
+    transitions += np.bincount(flat, minlength=transitions.size).reshape(transitions.shape)
 
 
 def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
@@ -457,8 +457,11 @@ def _relabel(
     offset[np.ix_(np.arange(2), gmap, smap, bins)] = s.offset
     transitions[np.ix_(gmap, smap, smap, bins)] = s.transitions
 
+    def identity(m: np.ndarray) -> bool:
+        return bool((m == np.arange(len(m))).all())
+
     def ends(e: Ends) -> Ends:
-        if len(smap) == 0:
+        if not len(e) or (identity(smap) and identity(gmap) and identity(hmap)):
             return e
         return Ends(
             e.ids,
@@ -516,11 +519,12 @@ def combine(a: ChunkSummary, b: ChunkSummary) -> ChunkSummary:
         a.transitions + b.transitions,
     )
     a_ids, b_ids = _same_ids(a.tails.ids, b.heads.ids)
-    idx = (
-        pd.Index(a_ids).get_indexer(b_ids) if len(a_ids) and len(b_ids) else np.full(len(b_ids), -1)
+    # hash B's heads (one chunk's customers), look up A's tails (all customers so far)
+    ib = (
+        pd.Index(b_ids).get_indexer(a_ids) if len(a_ids) and len(b_ids) else np.full(len(a_ids), -1)
     )
-    shared = np.flatnonzero(idx >= 0)
-    ia = idx[shared]
+    ia = np.flatnonzero(ib >= 0)
+    shared = ib[ia]
     at, bh = a.tails.take(ia), b.heads.take(shared)
     for kind, bad in (("order", bh.ns < at.ns), ("segment", bh.segment != at.segment)):
         if bad.any():
