@@ -384,3 +384,37 @@ def test_integer_and_text_ids_across_chunks(tmp_path):
     s = read_events(path, stages=STAGES, chunk_rows=2)
     # '007' and '7' are different customers; 1 moves on in a later chunk
     assert s.n_customers == 5 and int(s.transitions.sum()) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message", "line"),
+    [
+        (
+            "ragged.csv",
+            b"customer_id,timestamp,stage\n1,2026-03-01,awareness\n2,2026-03-01\n"
+            b"3,2026-03-01,a,b\n",
+            "2 row(s) do not have the header's 3 cells: row 3 ('2,2026-03-01')",
+            3,
+        ),
+        (
+            "semi.csv",
+            b"customer_id;timestamp;stage\n1;2026-03-01;awareness\n",
+            "looks semicolon-separated",
+            1,
+        ),
+        ("latin.csv", b"customer_id,timestamp,stage\n1,2026-03-01,caf\xe9\n", "cannot read", None),
+        ("fake.parquet", b"not parquet", "cannot read the file", None),
+        (
+            "noid.csv",
+            b"customer_id,timestamp,stage\n,2026-03-01,awareness\n1,2026-03-02,awareness\n",
+            "1 customer_id is empty: row 2 ('')",
+            2,
+        ),
+    ],
+    ids=["ragged", "semicolons", "not-utf8", "not-parquet", "empty-id"],
+)
+def test_unreadable_files(tmp_path, name, content, message, line):
+    path = tmp_path / name
+    path.write_bytes(content)
+    err = error_of(path)
+    assert message in str(err) and err.problems[0].line == line

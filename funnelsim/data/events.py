@@ -82,29 +82,33 @@ def read_events(
 
     labels: dict[str, list[str]] = {"stage": [], "segment": [], "channel": []}
     stack: list[tuple[int, ChunkSummary]] = []  # pairwise tree of combines, in file order
-    bad_ts: list[tuple[int, str]] = []
-    n_bad_ts = 0
+    bad: dict[str, tuple[list[tuple[int, object]], list[int]]] = {
+        "timestamp": ([], [0]),
+        "customer_id": ([], [0]),
+    }  # kind → (first rows and values, [total])
     unmapped: dict[str, int] = {}
     rows_done = 0
     table = open_table(path, canon, EVENT_COLUMNS, "events", chunk_rows)
     for batch, first_row, bytes_done, total_bytes in table:
         n = batch.num_rows
         row = np.arange(first_row, first_row + n, dtype=np.int64)
-        ns, bad = to_ns(batch.column("timestamp"))
-        if bad.any():
-            n_bad_ts += int(bad.sum())
-            texts = batch.column("timestamp").filter(pa.array(bad)).to_pylist()
-            bad_ts += list(zip(row[bad].tolist(), texts))[: _SHOWN - len(bad_ts)]
+        ns, bad_ts = to_ns(batch.column("timestamp"))
+        ids, bad_id = _ids(batch.column("customer_id"))
+        for kind, mask in (("timestamp", bad_ts), ("customer_id", bad_id)):
+            if mask.any():
+                found, total = bad[kind]
+                total[0] += int(mask.sum())
+                texts = batch.column(kind).filter(pa.array(mask)).to_pylist()
+                found += list(zip(row[mask].tolist(), texts))[: _SHOWN - len(found)]
         stage_code, keep = _stage_codes(batch.column("stage"), smap, known, labels, unmapped)
-        keep &= ~bad
-        if n_bad_ts:  # reading on only to count the bad timestamps
+        keep &= ~(bad_ts | bad_id)
+        if any(total[0] for _, total in bad.values()):  # reading on only to count them
             rows_done += n
             if progress is not None:
                 progress(rows_done, bytes_done, total_bytes)
             continue
         seg = _codes(batch, "segment", labels["segment"], "all")
         chan = _codes(batch, "channel", labels["channel"], "direct")
-        ids = _ids(batch.column("customer_id"))
         try:
             part = summarize_chunk(
                 ids[keep],
@@ -124,8 +128,9 @@ def read_events(
         rows_done += n
         if progress is not None:
             progress(rows_done, bytes_done, total_bytes)
-    if n_bad_ts:
-        raise _bad_values_error(bad_ts, n_bad_ts, "timestamp", label)
+    for kind, (found, total) in bad.items():
+        if total[0]:
+            raise _bad_values_error(found, total[0], kind, label)
     acc = None
     try:
         for _, part in stack:
@@ -187,19 +192,38 @@ def open_table(
     most per batch (a quarter more to avoid tiny remainders)."""
     label = str(path)
     if not path.is_file():
-        raise ScenarioError([Problem((), f"file not found: {path}", "check the path", file=label)])
+        what = "is a folder, not a file" if path.is_dir() else "not found"
+        raise ScenarioError(
+            [Problem((), f"file {what}: {path}", "check the path", file=label)], label
+        )
     if path.suffix.lower() not in (".csv", ".parquet"):
         raise ScenarioError(
             [Problem((), "the file must end in .csv or .parquet", "", file=label)], label
         )
     total = path.stat().st_size
     is_csv = path.suffix.lower() == ".csv"
-    if is_csv:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            header = next(csv.reader(handle), [])
-    else:
-        pf = pq.ParquetFile(path)
-        header = list(pf.schema_arrow.names)
+    try:
+        if is_csv:
+            with path.open(newline="", encoding="utf-8-sig") as handle:
+                header = next(csv.reader(handle), [])
+        else:
+            pf = pq.ParquetFile(path)
+            header = list(pf.schema_arrow.names)
+    except (OSError, UnicodeDecodeError, csv.Error, pa.ArrowException) as exc:
+        raise _unreadable(exc, label) from None
+    if is_csv and len(header) == 1 and ";" in header[0]:
+        raise ScenarioError(
+            [
+                Problem(
+                    (),
+                    f"the file looks semicolon-separated (its first row is {header[0]!r})",
+                    "save it as comma-separated CSV",
+                    file=label,
+                    line=1,
+                )
+            ],
+            label,
+        )
     if not header or total == 0:
         raise ScenarioError(
             [Problem((), "the file is empty", columns_hint(kind), file=label)], label
@@ -212,14 +236,17 @@ def open_table(
     rename = {v: k for k, v in use.items()}
     if is_csv:
         stream = pa.OSFile(str(path))
-        reader = pacsv.open_csv(
-            stream,
-            read_options=pacsv.ReadOptions(block_size=_block_size(path, chunk_rows)),
-            convert_options=pacsv.ConvertOptions(
-                column_types={v: pa.string() for v in use.values()},
-                include_columns=list(use.values()),
-            ),
-        )
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(block_size=_block_size(path, chunk_rows)),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={v: pa.string() for v in use.values()},
+                    include_columns=list(use.values()),
+                ),
+            )
+        except pa.ArrowException as exc:
+            raise _arrow_error(exc, path, len(header)) from None
         batches: Iterator[pa.RecordBatch] = iter(reader)
         where: Callable[[], int] = stream.tell
         base = 2
@@ -228,7 +255,13 @@ def open_table(
         rows_total = max(pf.metadata.num_rows, 1)
         base = 1
     done = 0
-    for big in batches:
+    while True:
+        try:
+            big = next(batches)
+        except StopIteration:
+            break
+        except pa.ArrowException as exc:
+            raise _arrow_error(exc, path, len(header)) from None
         big = big.rename_columns([rename[c] for c in big.schema.names])
         pieces = max(-(-big.num_rows // int(chunk_rows * 1.25)), 1)  # no tiny remainders
         size = -(-big.num_rows // pieces)
@@ -242,6 +275,51 @@ def open_table(
             [Problem((), "the file has a header but no rows", columns_hint(kind), file=label)],
             label,
         )
+
+
+def _arrow_error(exc: Exception, path: Path, width: int) -> ScenarioError:
+    if path.suffix.lower() == ".csv" and "columns, got" in str(exc):
+        return _ragged_rows(path, width)
+    return _unreadable(exc, str(path))
+
+
+def _unreadable(exc: Exception, label: str) -> ScenarioError:
+    return ScenarioError(
+        [
+            Problem(
+                (),
+                f"cannot read the file: {exc}",
+                "save it as UTF-8 CSV with a header row, or as Parquet",
+                file=label,
+            )
+        ],
+        label,
+    )
+
+
+def _ragged_rows(path: Path, width: int) -> ScenarioError:
+    """Rows whose number of cells differs from the header's (found on the error path)."""
+    found: list[tuple[int, object]] = []
+    total = 0
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for number, cells in enumerate(csv.reader(handle), start=1):
+            if cells and len(cells) != width:
+                total += 1
+                if len(found) < _SHOWN:
+                    found.append((number, ",".join(cells)))
+    more = f" (and {total - len(found)} more)" if total > len(found) else ""
+    return ScenarioError(
+        [
+            Problem(
+                ("rows",),
+                f"{total} row(s) do not have the header's {width} cells: {shown_rows(found)}{more}",
+                "quote values that contain commas; give every row the same columns",
+                file=str(path),
+                line=found[0][0] if found else None,
+            )
+        ],
+        str(path),
+    )
 
 
 def _block_size(path: Path, chunk_rows: int) -> int:
@@ -286,19 +364,22 @@ def to_ns(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return np.where(bad, 0, ns), bad
 
 
-def _ids(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Customer ids as int64 when every one is a plain integer, else as text."""
+def _ids(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Customer ids as int64 when every one is a plain integer, else as text; and a mask
+    of empty ids."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    empty = arr.is_null().to_numpy(zero_copy_only=False)
     if pa.types.is_integer(arr.type):
-        return arr.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return arr.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64), empty
     arr = arr.cast(pa.string()).fill_null("")
+    empty = empty | pc.equal(pc.utf8_trim_whitespace(arr), "").to_numpy(zero_copy_only=False)
     try:
         ints = pc.cast(arr, pa.int64())
         if pc.all(pc.equal(ints.cast(pa.string()), arr)).as_py():
-            return ints.to_numpy(zero_copy_only=False)
+            return ints.to_numpy(zero_copy_only=False), empty
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    return arr.to_numpy(zero_copy_only=False)
+    return arr.to_numpy(zero_copy_only=False), empty
 
 
 def _codes(batch: pa.RecordBatch, name: str, labels: list[str], default: str) -> np.ndarray:
@@ -377,18 +458,27 @@ def shown_rows(found: Sequence[tuple[int, object]]) -> str:
     return ", ".join(f"row {r} ({v!r})" for r, v in found[:_SHOWN])
 
 
+_BAD_HINTS = {
+    "timestamp": "write ISO dates or date-times: 2026-03-01, 2026-03-01T10:15:00 or "
+    "2026-03-01 10:15:00+00:00",
+    "date": "write ISO dates: 2026-03-01 (or date-times such as 2026-03-01T10:15:00)",
+    "customer_id": "every row needs the customer it belongs to",
+}
+
+
 def _bad_values_error(
-    found: list[tuple[int, str]], total: int, what: str, label: str
+    found: Sequence[tuple[int, object]], total: int, what: str, label: str
 ) -> ScenarioError:
     more = f" (and {total - len(found)} more; {total} in all)" if total > len(found) else ""
+    problem = "could not be read" if what != "customer_id" else "are empty"
+    if total == 1:
+        problem = problem.replace("are", "is")
     return ScenarioError(
         [
             Problem(
                 (what,),
-                f"{total} {what}{'s' if total != 1 else ''} could not be read: "
-                f"{shown_rows(found)}{more}",
-                "write ISO dates or date-times: 2026-03-01, 2026-03-01T10:15:00 or "
-                "2026-03-01 10:15:00+00:00",
+                f"{total} {what}{'s' if total != 1 else ''} {problem}: {shown_rows(found)}{more}",
+                _BAD_HINTS[what],
                 file=label,
                 line=found[0][0],
             )
