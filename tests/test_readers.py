@@ -418,3 +418,37 @@ def test_unreadable_files(tmp_path, name, content, message, line):
     path.write_bytes(content)
     err = error_of(path)
     assert message in str(err) and err.problems[0].line == line
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "funnelsim.data.events",
+        "funnelsim.data.snapshots",
+        "funnelsim.data.stagemap",
+        "funnelsim.inference.stats",
+    ],
+)
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_snapshots_with_a_stage_map_and_integer_ids(tmp_path):
+    path = tmp_path / "crm.parquet"
+    pd.DataFrame(
+        {
+            "customer_id": ["10", "10", "10", "2", "2"],
+            "date": ["2026-01-01", "2026-01-08T09:00:00", "2026-01-20", "2026-01-02", "2026-01-09"],
+            "stage": ["MQL", "SQL", "heartbeat", "MQL", "Closed Won"],
+        }
+    ).to_parquet(path, index=False)
+    smap = {"MQL": "lead", "SQL": "qualified", "Closed Won": "won", "heartbeat": None}
+    df = read_snapshots(path, stage_map=smap, stages=("lead", "qualified", "won"))
+    assert df["customer_id"].tolist() == [2, 2, 10, 10]  # numeric ids sort as numbers
+    assert df["stage"].tolist() == ["lead", "won", "lead", "qualified"]
+    assert df["date"].tolist()[3] == pd.Timestamp("2026-01-08 09:00")
+    assert df.attrs["unmapped"] == {}

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from funnelsim.data.events import (
     _bad_values_error,
+    _ids,
     _mismatch,
     _stage_codes,
     _unmapped_error,
@@ -65,6 +66,10 @@ def read_snapshots(
         raise _bad_values_error(
             list(zip(rows[bad].tolist(), texts))[:5], int(bad.sum()), "date", label
         )
+    ids, empty = _ids(table.column("customer_id"))
+    if empty.any():
+        found = [(int(r), "") for r in rows[empty][:5]]
+        raise _bad_values_error(found, int(empty.sum()), "customer_id", label)
     labels: dict[str, list[str]] = {"stage": [], "segment": [], "channel": []}
     unmapped: dict[str, int] = {}
     code, keep = _stage_codes(table.column("stage"), smap, known, labels, unmapped)
@@ -72,7 +77,7 @@ def read_snapshots(
         raise _unmapped_error(unmapped, smap, label)
     df = pd.DataFrame(
         {
-            "customer_id": table.column("customer_id").to_pandas(),
+            "customer_id": ids,
             "date": pd.to_datetime(ns),
             "stage": np.array(labels["stage"], dtype=object)[np.maximum(code, 0)],
             "row": rows,

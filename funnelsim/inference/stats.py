@@ -26,7 +26,7 @@ ends at the end of the data, ``end``, and may be shorter.
 >>> s.exposure[0, 0].tolist()       # awareness: customer 1 for 1.5 days
 [1.0, 0.5, 0.0]
 >>> int(s.transitions[0, 0, 1].sum()), s.tail_time().tolist()
-(1, [1.5, 2.0])
+(1, [2.0, 1.5])
 """
 
 from __future__ import annotations
