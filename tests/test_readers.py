@@ -146,6 +146,11 @@ def test_timestamp_formats(tmp_path):
     s = read_events(path, stages=STAGES)
     # 10:15 → 12:15+02:00 is 10:15 UTC: a move at the same instant, no time in interest
     np.testing.assert_allclose(s.exposure[0, :3].sum(axis=-1), [10.25 / 24, 0.0, 0.0])
+    assert s.transitions[0, 1, 2].sum() == 1  # equal times keep file order: interest → desire
+    with pytest.raises(ScenarioError, match="'soon' is not a date"):
+        read_events(path, end="soon")
+    with pytest.raises(ScenarioError, match="periods of 1e-07 days cannot be used"):
+        read_events(path, period_days=1e-7)
 
 
 # ---------------------------------------------------------------- column mapping, stage map

@@ -78,7 +78,20 @@ def read_events(
     canon = parse_columns(columns, "events")
     smap = read_stage_map(stage_map) if isinstance(stage_map, str | Path) else stage_map
     known = set(stages or ()) | {v for v in (smap or {}).values() if v} | {LOST}
-    bin_ns = bin_width_ns(period_days)
+    bin_ns = bin_width_ns(period_days) if period_days > 0 else 0
+    if bin_ns < 60 * 10**9:
+        raise ScenarioError(
+            [
+                Problem(
+                    ("period_days",),
+                    f"periods of {period_days!r} days cannot be used",
+                    "give a positive whole number of minutes, hours or days (1 = daily, "
+                    "7 = weekly, 1/24 = hourly)",
+                )
+            ],
+            label,
+        )
+    end_ts = None if end is None else _timestamp(end, label)
 
     labels: dict[str, list[str]] = {"stage": [], "segment": [], "channel": []}
     stack: list[tuple[int, ChunkSummary]] = []  # pairwise tree of combines, in file order
@@ -156,7 +169,6 @@ def read_events(
         order = list(stages)
     else:
         order = _derived_order(acc, smap)
-    end_ts = None if end is None else pd.Timestamp(end)
     last = pd.Timestamp(int(acc.tails.ns.max()))
     if end_ts is not None and end_ts < last:
         raise ScenarioError(
@@ -172,6 +184,20 @@ def read_events(
         )
     stats = finish(acc, order, end=end_ts, period_days=period_days)
     return JourneyStats(**{**stats.__dict__, "unmapped": dict(unmapped)})
+
+
+def _timestamp(value: str | pd.Timestamp, label: str) -> pd.Timestamp:
+    """``end`` as a naive timestamp (UTC when it carries a zone)."""
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        ts = pd.NaT
+    if pd.isna(ts):
+        raise ScenarioError(
+            [Problem(("end",), f"{value!r} is not a date", "write YYYY-MM-DD or YYYY-MM-DDTHH:MM")],
+            label,
+        )
+    return ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo is not None else ts
 
 
 def _push(stack: list[tuple[int, ChunkSummary]], part: ChunkSummary) -> None:
