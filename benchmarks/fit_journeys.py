@@ -10,6 +10,11 @@ sample.
 
     PYTHONPATH=$PWD python benchmarks/fit_journeys.py            # 10 million events
     PYTHONPATH=$PWD python benchmarks/fit_journeys.py --events 1000000
+
+Measured (2 cores shared with other jobs, load ≈ 4.5; 10 M events, 3.37 M customers,
+chunks of 1 M rows): CSV 12.6–16.7 s, Parquet 7.6–12.5 s, peak RSS 1.4–1.5 GB; the naive
+loop 8–9 µs/event on a 328 k-event sample (≈ 82–93 s extrapolated, and that loop starts
+from rows already parsed into Python objects), so a ratio of 5–11.
 """
 
 from __future__ import annotations
