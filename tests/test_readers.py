@@ -457,3 +457,22 @@ def test_snapshots_with_a_stage_map_and_integer_ids(tmp_path):
     assert df["stage"].tolist() == ["lead", "won", "lead", "qualified"]
     assert df["date"].tolist()[3] == pd.Timestamp("2026-01-08 09:00")
     assert df.attrs["unmapped"] == {}
+
+
+def test_out_of_order_across_distant_chunks(tmp_path):
+    """Customer a's rows are in chunks 1 and 4 (of 2 rows): the tree of combines still
+    joins them, and names both rows."""
+    rows = [
+        "a,2026-03-09,interest",
+        "b,2026-03-01,awareness",
+        "c,2026-03-01,awareness",
+        "d,2026-03-02,awareness",
+        "e,2026-03-02,awareness",
+        "f,2026-03-03,awareness",
+        "g,2026-03-03,awareness",
+        "a,2026-03-04,desire",
+    ]
+    path = tmp_path / "log.csv"
+    path.write_text("customer_id,timestamp,stage\n" + "\n".join(rows) + "\n")
+    err = error_of(path, chunk_rows=2)
+    assert "customer 'a': the event on row 9 is earlier than the one on row 2" in str(err)
