@@ -47,6 +47,7 @@ __all__ = [
     "Ends",
     "JourneyOrderError",
     "summarize_chunk",
+    "bin_width_ns",
     "combine",
     "finish",
 ]
