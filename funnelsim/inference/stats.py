@@ -26,7 +26,7 @@ ends at the end of the data, ``end``, and may be shorter.
 >>> s.exposure[0, 0].tolist()       # awareness: customer 1 for 1.5 days
 [1.0, 0.5, 0.0]
 >>> int(s.transitions[0, 0, 1].sum()), s.tail_time().tolist()
-(1, [1.5, 2.0])
+(1, [2.0, 1.5])
 """
 
 from __future__ import annotations
@@ -39,7 +39,18 @@ import pandas as pd
 
 from funnelsim.funnel import LOST
 
-__all__ = ["JourneyStats", "journey_stats", "TAIL_RESOLUTION_DAYS"]
+__all__ = [
+    "JourneyStats",
+    "journey_stats",
+    "TAIL_RESOLUTION_DAYS",
+    "ChunkSummary",
+    "Ends",
+    "JourneyOrderError",
+    "summarize_chunk",
+    "bin_width_ns",
+    "combine",
+    "finish",
+]
 
 #: tails are grouped by the time left in their period, rounded to this many days (1 hour)
 TAIL_RESOLUTION_DAYS = 1.0 / 24.0
@@ -238,3 +249,407 @@ def _exposure(
         after = np.cumsum(count[..., ::-1], axis=-1)[..., ::-1] - count  # x in later periods
         out += sign * (after * d + offset)
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Chunked reduction: a per-chunk map (summarize_chunk), an associative combine, a finish.
+#
+# A chunk summary keeps the additive arrays on a grid of *bins* fixed in absolute time
+# (``bin_ns`` divides both a day and a period, so bins nest in periods whatever the start
+# of the data turns out to be), plus each customer's first event in the chunk (heads) and
+# last (tails). ``combine(A, B)`` (B follows A in the file) adds the arrays and joins A's
+# tail with B's head for customers in both as one more interval. ``finish`` turns the
+# bins into periods, heads into arrivals and first stages, tails into tail groups.
+# ---------------------------------------------------------------------------------------
+
+_DAY_NS = 86_400 * 10**9
+
+
+def bin_width_ns(period_days: float) -> int:
+    """Width of the time bins of chunk summaries: the largest span that divides a day and
+    a period (1 day for whole-day periods, 1 hour for hourly ones).
+
+    >>> bin_width_ns(7.0) // 3_600_000_000_000, bin_width_ns(1 / 24) // 60_000_000_000
+    (24, 60)
+    """
+    import math
+
+    period_ns = round(period_days * _DAY_NS)
+    if period_ns <= 0:
+        raise ValueError("period_days must be positive")
+    return math.gcd(_DAY_NS, period_ns)
+
+
+class JourneyOrderError(ValueError):
+    """A customer's events are not in time order (``kind="order"``), or a customer's
+    segment changes between rows (``kind="segment"``). Rows are file rows."""
+
+    def __init__(self, kind: str, customer: object, row_before: int, row_after: int) -> None:
+        self.kind = kind
+        self.customer = customer.item() if isinstance(customer, np.generic) else customer
+        self.row_before, self.row_after = int(row_before), int(row_after)
+        super().__init__(f"{kind}: customer {customer!r}, rows {row_before} and {row_after}")
+
+
+@dataclass(frozen=True, eq=False)
+class Ends:
+    """One event per customer (their first or last in a summary)."""
+
+    ids: np.ndarray  # int64 or object (str)
+    ns: np.ndarray  # int64 time, ns since the epoch (UTC, naive)
+    stage: np.ndarray  # int codes into ChunkSummary.stages
+    segment: np.ndarray
+    channel: np.ndarray
+    row: np.ndarray  # int64 file row
+
+    def take(self, index: np.ndarray) -> Ends:
+        return Ends(*(getattr(self, f)[index] for f in _END_FIELDS))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+_END_FIELDS = ("ids", "ns", "stage", "segment", "channel", "row")
+
+
+@dataclass(frozen=True, eq=False)
+class ChunkSummary:
+    """What one chunk (or several combined) of an event log contributes."""
+
+    stages: tuple[str, ...]
+    segments: tuple[str, ...]
+    channels: tuple[str, ...]
+    bin_ns: int
+    lo: int  # absolute index (ns // bin_ns) of the first bin
+    count: np.ndarray  # (2, G, S, B): interval ends [0] and starts [1] per bin
+    offset: np.ndarray  # (2, G, S, B): their offsets into the bin, days
+    transitions: np.ndarray  # (G, S, S, B) int
+    heads: Ends
+    tails: Ends
+    n_events: int
+    unmapped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_bins(self) -> int:
+        return self.count.shape[-1]
+
+
+def summarize_chunk(
+    ids: np.ndarray,
+    ns: np.ndarray,
+    stage: np.ndarray,
+    segment: np.ndarray,
+    channel: np.ndarray,
+    row: np.ndarray,
+    *,
+    stages: Sequence[str],
+    segments: Sequence[str],
+    channels: Sequence[str],
+    bin_ns: int,
+    unmapped: dict[str, int] | None = None,
+) -> ChunkSummary:
+    """The map step: a :class:`ChunkSummary` of rows in file order (codes index the label
+    sequences). Raises :class:`JourneyOrderError` when a customer's time goes backwards
+    or their segment changes within the chunk.
+    """
+    g_n, s_n = len(segments), len(stages)
+    ns = np.asarray(ns, dtype=np.int64)
+    cust = pd.factorize(ids)[0]
+    sort = np.argsort(cust, kind="stable")
+    cust, ns_s, st, sg, rw = cust[sort], ns[sort], stage[sort], segment[sort], row[sort]
+    n = len(cust)
+    first = np.r_[True, cust[1:] != cust[:-1]] if n else np.zeros(0, bool)
+    last = np.r_[cust[1:] != cust[:-1], True] if n else np.zeros(0, bool)
+    here = np.flatnonzero(~last)
+    for kind, bad in (
+        ("order", ns_s[here + 1] < ns_s[here]),
+        ("segment", sg[here + 1] != sg[here]),
+    ):
+        if bad.any():
+            k = here[bad][np.argmin(rw[here[bad] + 1])]
+            raise JourneyOrderError(kind, ids[sort][k], rw[k], rw[k + 1])
+    if n:
+        lo, hi = int(ns_s.min() // bin_ns), int(ns_s.max() // bin_ns)
+    else:
+        lo, hi = 0, -1
+    b_n = hi - lo + 1
+    count = np.zeros((2, g_n, s_n, b_n))
+    offset = np.zeros((2, g_n, s_n, b_n))
+    transitions = np.zeros((g_n, s_n, s_n, b_n), dtype=np.int64)
+    _add_intervals(
+        count,
+        offset,
+        transitions,
+        lo,
+        bin_ns,
+        sg[here],
+        st[here],
+        st[here + 1],
+        ns_s[here],
+        ns_s[here + 1],
+    )
+    ends = Ends(ids, ns, stage, segment, channel, row)  # taken in file order below
+    return ChunkSummary(
+        tuple(stages),
+        tuple(segments),
+        tuple(channels),
+        bin_ns,
+        lo,
+        count,
+        offset,
+        transitions,
+        ends.take(sort[first]),
+        ends.take(sort[last]),
+        n,
+        dict(unmapped or {}),
+    )
+
+
+def _add_intervals(
+    count: np.ndarray,
+    offset: np.ndarray,
+    transitions: np.ndarray,
+    lo: int,
+    bin_ns: int,
+    g: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+) -> None:
+    if not len(a):
+        return
+    shape = count.shape[1:]
+    for k, x in ((0, b), (1, a)):
+        absolute = x // bin_ns
+        flat = np.ravel_multi_index((g, src, absolute - lo), shape)
+        size = int(np.prod(shape))
+        count[k] += np.bincount(flat, minlength=size).reshape(shape)
+        weights = (x - absolute * bin_ns) / _DAY_NS
+        offset[k] += np.bincount(flat, weights, minlength=size).reshape(shape)
+    flat = np.ravel_multi_index((g, src, dst, b // bin_ns - lo), transitions.shape)
+    transitions += np.bincount(flat, minlength=transitions.size).reshape(transitions.shape)
+
+
+def _union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    return a + tuple(x for x in b if x not in a)
+
+
+def _relabel(
+    s: ChunkSummary,
+    stages: tuple[str, ...],
+    segments: tuple[str, ...],
+    channels: tuple[str, ...],
+    lo: int,
+    b_n: int,
+) -> ChunkSummary:
+    """``s`` on larger label sets and a wider bin range (all of s's labels and bins in it)."""
+    if (s.stages, s.segments, s.channels, s.lo, s.n_bins) == (stages, segments, channels, lo, b_n):
+        return s
+    smap = np.array([stages.index(x) for x in s.stages], dtype=np.int64)
+    gmap = np.array([segments.index(x) for x in s.segments], dtype=np.int64)
+    hmap = np.array([channels.index(x) for x in s.channels], dtype=np.int64)
+    bins = np.arange(s.n_bins) + (s.lo - lo)
+    g_n, s_n = len(segments), len(stages)
+    count = np.zeros((2, g_n, s_n, b_n))
+    offset = np.zeros((2, g_n, s_n, b_n))
+    transitions = np.zeros((g_n, s_n, s_n, b_n), dtype=np.int64)
+    count[np.ix_(np.arange(2), gmap, smap, bins)] = s.count
+    offset[np.ix_(np.arange(2), gmap, smap, bins)] = s.offset
+    transitions[np.ix_(gmap, smap, smap, bins)] = s.transitions
+
+    def identity(m: np.ndarray) -> bool:
+        return bool((m == np.arange(len(m))).all())
+
+    def ends(e: Ends) -> Ends:
+        if not len(e) or (identity(smap) and identity(gmap) and identity(hmap)):
+            return e
+        return Ends(
+            e.ids,
+            e.ns,
+            smap[e.stage] if len(e) else e.stage,
+            gmap[e.segment] if len(e) else e.segment,
+            hmap[e.channel] if len(e) else e.channel,
+            e.row,
+        )
+
+    return ChunkSummary(
+        stages,
+        segments,
+        channels,
+        s.bin_ns,
+        lo,
+        count,
+        offset,
+        transitions,
+        ends(s.heads),
+        ends(s.tails),
+        s.n_events,
+        s.unmapped,
+    )
+
+
+def _same_ids(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both id arrays as one kind (integers stay integers; mixed → text)."""
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        return a, b
+    as_text = lambda x: x.astype(str).astype(object) if x.dtype.kind in "iu" else x  # noqa: E731
+    return as_text(a), as_text(b)
+
+
+def combine(a: ChunkSummary, b: ChunkSummary) -> ChunkSummary:
+    """The summary of A's rows followed by B's (associative: any grouping of consecutive
+    chunks gives the same result).
+
+    Raises :class:`JourneyOrderError` when a customer's first event in B is earlier than
+    their last in A (or their segment differs).
+    """
+    if a.bin_ns != b.bin_ns:
+        raise ValueError("summaries with different period grids")
+    stages = _union(a.stages, b.stages)
+    segments = _union(a.segments, b.segments)
+    channels = _union(a.channels, b.channels)
+    spans = [(s.lo, s.lo + s.n_bins) for s in (a, b) if s.n_bins]
+    lo = min(x for x, _ in spans) if spans else 0
+    hi = max(y for _, y in spans) if spans else 0
+    a = _relabel(a, stages, segments, channels, lo, hi - lo)
+    b = _relabel(b, stages, segments, channels, lo, hi - lo)
+    count, offset, transitions = (
+        a.count + b.count,
+        a.offset + b.offset,
+        a.transitions + b.transitions,
+    )
+    a_ids, b_ids = _same_ids(a.tails.ids, b.heads.ids)
+    # hash B's heads (one chunk's customers), look up A's tails (all customers so far)
+    ib = (
+        pd.Index(b_ids).get_indexer(a_ids) if len(a_ids) and len(b_ids) else np.full(len(a_ids), -1)
+    )
+    ia = np.flatnonzero(ib >= 0)
+    shared = ib[ia]
+    at, bh = a.tails.take(ia), b.heads.take(shared)
+    for kind, bad in (("order", bh.ns < at.ns), ("segment", bh.segment != at.segment)):
+        if bad.any():
+            k = np.flatnonzero(bad)[np.argmin(bh.row[bad])]
+            raise JourneyOrderError(kind, bh.ids[k], at.row[k], bh.row[k])
+    _add_intervals(
+        count, offset, transitions, lo, a.bin_ns, at.segment, at.stage, bh.stage, at.ns, bh.ns
+    )
+    keep_tail = np.ones(len(a.tails), dtype=bool)
+    keep_tail[ia] = False
+    new_heads = np.ones(len(b.heads), dtype=bool)
+    new_heads[shared] = False
+
+    def cat(x: Ends, y: Ends) -> Ends:
+        xi, yi = _same_ids(x.ids, y.ids)
+        return Ends(
+            xi if not len(y) else yi if not len(x) else np.concatenate([xi, yi]),
+            *(np.concatenate([getattr(x, f), getattr(y, f)]) for f in _END_FIELDS[1:]),
+        )
+
+    unmapped = dict(a.unmapped)
+    for k, v in b.unmapped.items():
+        unmapped[k] = unmapped.get(k, 0) + v
+    return ChunkSummary(
+        stages,
+        segments,
+        channels,
+        a.bin_ns,
+        lo,
+        count,
+        offset,
+        transitions,
+        cat(a.heads, b.heads.take(np.flatnonzero(new_heads))),
+        cat(a.tails.take(np.flatnonzero(keep_tail)), b.tails),
+        a.n_events + b.n_events,
+        unmapped,
+    )
+
+
+def finish(
+    s: ChunkSummary,
+    stages: Sequence[str],
+    *,
+    end: pd.Timestamp | None = None,
+    period_days: float = 1.0,
+) -> JourneyStats:
+    """:class:`JourneyStats` of a whole log from its summary; equal to :func:`journey_stats`
+    on the same rows (segments and channels sorted, ``stages`` in journey order, ``lost``
+    last, periods from midnight of the first event's day to ``end``)."""
+    if not len(s.heads):
+        raise ValueError("no events")
+    order = tuple([x for x in stages if x != LOST] + [LOST])
+    missing = [x for x in s.stages if x not in order]
+    if missing:
+        raise ValueError(f"stages not in the funnel: {missing}")
+    s = _relabel(s, _union(s.stages, order), s.segments, s.channels, s.lo, s.n_bins)
+    perm_s = np.array([s.stages.index(x) for x in order])
+    seg_names = tuple(sorted(s.segments))
+    chan_names = tuple(sorted(s.channels))
+    perm_g = np.array([s.segments.index(x) for x in seg_names], dtype=np.int64)
+    perm_h = np.array([s.channels.index(x) for x in chan_names], dtype=np.int64)
+    inv_s = np.argsort(perm_s)
+    inv_g = np.argsort(perm_g)
+    inv_h = np.argsort(perm_h)
+
+    start_ns = int(s.heads.ns.min() // _DAY_NS * _DAY_NS)
+    start = pd.Timestamp(start_ns)
+    end_ts = pd.Timestamp(int(s.tails.ns.max())) if end is None else pd.Timestamp(end)
+    d = period_durations(start, end_ts, period_days)
+    p_n = len(d)
+    bounds = np.concatenate([[0.0], np.cumsum(d)])
+    g_n, s_n, h_n = len(seg_names), len(order), len(chan_names)
+
+    # bins → periods (a bin at or after the end holds only events at the end: last period)
+    rel_ns = (np.arange(s.n_bins, dtype=np.int64) + s.lo) * s.bin_ns - start_ns
+    bin_start = rel_ns / _DAY_NS
+    pb = np.clip(rel_ns // round(period_days * _DAY_NS), 0, p_n - 1)
+    shift = bin_start - bounds[pb]
+    onehot = np.zeros((s.n_bins, p_n))
+    onehot[np.arange(s.n_bins), pb] = 1.0
+    count = s.count[:, perm_g][:, :, perm_s] @ onehot
+    offset = (s.offset[:, perm_g][:, :, perm_s] + s.count[:, perm_g][:, :, perm_s] * shift) @ onehot
+    exposure = np.zeros((g_n, s_n, p_n))
+    for k, sign in ((0, 1.0), (1, -1.0)):
+        after = np.cumsum(count[k][..., ::-1], axis=-1)[..., ::-1] - count[k]
+        exposure += sign * (after * d + offset[k])
+    transitions = np.rint(s.transitions[perm_g][:, perm_s][:, :, perm_s] @ onehot).astype(np.int64)
+
+    def period_of(ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = (ns - start_ns) / _DAY_NS
+        return t, np.clip(np.searchsorted(bounds, t, side="right") - 1, 0, p_n - 1)
+
+    h = s.heads
+    _, hp = period_of(h.ns)
+    arrivals = np.zeros((g_n, h_n, p_n), dtype=np.int64)
+    np.add.at(arrivals, (inv_g[h.segment], inv_h[h.channel], hp), 1)
+    first_stage = np.zeros((g_n, s_n), dtype=np.int64)
+    np.add.at(first_stage, (inv_g[h.segment], inv_s[h.stage]), 1)
+
+    tl = s.tails
+    stage_t = inv_s[tl.stage]
+    keep = stage_t != s_n - 1
+    t, tp = period_of(tl.ns[keep])
+    left = np.round((bounds[tp + 1] - t) / TAIL_RESOLUTION_DAYS) * TAIL_RESOLUTION_DAYS
+    left = np.minimum(np.maximum(left, 0.0), d[tp])
+    frame = pd.DataFrame({"g": inv_g[tl.segment[keep]], "s": stage_t[keep], "p": tp, "left": left})
+    groups = frame.value_counts(sort=False).reset_index().sort_values(["g", "s", "p", "left"])
+    return JourneyStats(
+        stages=order,
+        segments=seg_names,
+        channels=chan_names,
+        start=start,
+        end=end_ts,
+        period_days=float(period_days),
+        exposure=exposure,
+        transitions=transitions,
+        tails_segment=groups["g"].to_numpy(np.int64),
+        tails_stage=groups["s"].to_numpy(np.int64),
+        tails_period=groups["p"].to_numpy(np.int64),
+        tails_left=groups["left"].to_numpy(float),
+        tails_count=groups["count"].to_numpy(np.int64),
+        arrivals=arrivals,
+        first_stage=first_stage,
+        n_events=s.n_events,
+        n_customers=len(h),
+        unmapped=dict(s.unmapped),
+    )
