@@ -92,9 +92,8 @@ def gibbs_sample(
             at_risk = np.where(is_lost, np.minimum(t_exit, c_time), c_time)
             idx = (offs + c_stage[None, :]).ravel()
             e_aug += np.bincount(idx, at_risk.ravel(), chains * s_n).reshape(chains, s_n)
-            lost_s = np.bincount(idx, is_lost.ravel().astype(float), chains * s_n).reshape(
-                chains, s_n
-            )
+            lost_s = np.bincount(idx, is_lost.ravel(), chains * s_n).astype(float)
+            lost_s = lost_s.reshape(chains, s_n)
             n_aug[:, silent] += lost_s[:, sources[silent]]
         rate = rng.gamma(alpha + n_aug, 1.0 / (beta + e_aug[:, sources]))
         if it >= tune:
