@@ -289,3 +289,37 @@ def test_gibbs_intervals_cover_the_truth_90_percent_of_the_time():
     cov, _ = bench.coverage(100, draws=400, tune=200)
     # 100 data sets: binomial se 3 points; 90 ± 8 is beyond 2.5 se
     assert cov.between(0.82, 0.98).all(), cov
+
+
+@pytest.mark.slow
+def test_segments_are_fitted_each_with_its_own_rates(tmp_path):
+    body = (
+        "arrivals: {per_day: 30, stage: a}\nseed: 12\nsegments:\n"
+        "  fast: {share: 0.5, stages: {a: {rates: {b: 0.2, lost: 0.05}}}}\n"
+        "  slow: {share: 0.5}\n"
+    )
+    stats = simulate(tmp_path, body, 90)
+    fit = fit_journeys(stats, sampler="pymc", draws=800, chains=2, seed=3)
+    rate = fit.posterior["rate"]
+    assert list(rate["segment"].values) == ["fast", "slow"]
+    mean, sd = rate.mean(("chain", "draw")), rate.std(("chain", "draw"))
+    for segment in ("fast", "slow"):
+        truth = dict(TRUTH, **({"a -> b": 0.2} if segment == "fast" else {}))
+        expected = np.array([truth[e] for e in rate["edge"].values])
+        z = (mean.sel(segment=segment).values - expected) / sd.sel(segment=segment).values
+        assert np.all(np.abs(z) < 3), (segment, z.round(2))
+    assert int(fit.sample_stats["diverging"].sum()) == 0
+    assert any("(segment fast)" in n for n in json.loads(fit.attrs["notes"]))
+
+
+def test_recorded_exits_in_a_silent_fit_are_cancellations_beside_silent_drop_off(observed):
+    """All exits recorded but read as silent: the cancellation hazard carries the exit
+    rate, silent drop-off stays near zero, and their sum is the true rate."""
+    fit = fit_journeys(observed, drop_off="silent", draws=1000, tune=300, chains=4, seed=6)
+    assert fit.attrs["method"] == "gibbs" and fit.attrs["drop_off"] == "silent"
+    mean, sd, _ = _moments(fit)
+    truth = np.array([TRUTH[e] for e in fit.posterior["edge"].values])
+    assert np.all(np.abs(mean - truth) < 3 * sd)
+    exact = fit_journeys(observed, draws=1000, chains=4, seed=6)  # observed: conjugate
+    m_exact = _moments(exact)[0]
+    np.testing.assert_allclose(mean, m_exact, rtol=0.1)

@@ -16,8 +16,12 @@ observed if the log records moves into ``lost``, else silent.
 ``Gamma(α + N, β + E)`` draws. ``gibbs`` (silent, no campaigns, one segment): exact
 data augmentation (:mod:`funnelsim.inference.gibbs`). ``nuts`` (anything else): a PyMC
 model on the sufficient statistics, with campaign effects
-``log rate(t) = log base + Σ_c log(lift_c) · pressure_c(t)`` and segments partially
-pooled (``rate_g = rate · exp(σ z_g)``, non-centred, ``σ ~ HalfNormal(0.5)``).
+``log rate(t) = log base + Σ_c log(lift_c) · pressure_c(t)`` (pressure per period from
+the campaigns' adstock and saturation of spend) and segments partially pooled:
+``log rate_g = log rate + δ_g``, ``δ_g ~ Normal(0, σ)``, ``σ ~ HalfNormal(0.5)``;
+non-centred (``δ_g = σ z_g``) unless every observed edge has ≥ 50 moves in every
+segment, where the centred form is used (the non-centred one gave 38 divergences in
+1,600 draws on 2 segments × 1,350 customers; the centred one none).
 
 **Priors** (the same family in every method, so they agree where both apply):
 every hazard ``rate ~ Gamma(α, α / centre)`` with ``α = prior_strength`` (default 1:
@@ -56,6 +60,10 @@ from funnelsim.inference.stats import JourneyStats
 __all__ = ["Hazards", "fit_journeys", "hazards_of", "choose_method"]
 
 METHODS = ("auto", "conjugate", "gibbs", "nuts")
+#: segments are pooled centred when every observed hazard has at least this many moves
+#: in every segment (the data then pin each rate; non-centred diverged there), else
+#: non-centred
+CENTRED_FROM = 50
 DROP_OFF = ("auto", "observed", "silent")
 
 
@@ -270,7 +278,7 @@ def fit_journeys(
         flags = np.zeros(rate.shape[:2], bool)
         sample_stats = xr.Dataset({"diverging": (("chain", "draw"), flags)})
     idata.add_groups(sample_stats=sample_stats)
-    notes += _identifiability(hz, rate)
+    notes += _identifiability(hz, rate, stats.segments)
     idata.attrs.update(
         method=chosen, sampler=used, draws=draws, chains=chains, tune=tune_used, seed=seed,
         drop_off="silent" if hz.silent_mode else "observed", notes=json.dumps(notes),
@@ -304,26 +312,28 @@ def _assemble(
     return az.InferenceData(posterior=post, observed_data=obs, posterior_predictive=pp)
 
 
-def _identifiability(hz: Hazards, rate: np.ndarray) -> list[str]:
+def _identifiability(hz: Hazards, rate: np.ndarray, segments: Sequence[str]) -> list[str]:
     """Plain-English notes on rates the data pin down weakly."""
     notes = []
     mean = rate.mean(axis=(0, 1))
     sd = rate.std(axis=(0, 1))
-    names = hz.edge_names
     silent_only = {hz.edge[k] for k in range(len(hz.kind)) if hz.kind[k] == "silent"}
     silent_only -= {hz.edge[k] for k in range(len(hz.kind)) if hz.kind[k] == "cancel"}
-    for g in range(rate.shape[2]):
-        for e, name in enumerate(names):
+    for g, segment in enumerate(segments):
+        where = f" (segment {segment})" if len(segments) > 1 else ""
+        for e, name in enumerate(hz.edge_names):
             ratio = sd[g, e] / max(mean[g, e], 1e-300)
             if e in silent_only:
                 strength = "weakly identified" if ratio > 0.25 else "identified"
                 notes.append(
-                    f"{name} is seen only through silence: {strength} "
+                    f"{name}{where} is seen only through silence: {strength} "
                     f"(posterior sd {ratio:.2f}x its mean)"
                 )
             elif ratio > 0.5:
-                notes.append(f"{name}: few observed moves (posterior sd {ratio:.2f}x its mean)")
-    return list(dict.fromkeys(notes))
+                notes.append(
+                    f"{name}{where}: few observed moves (posterior sd {ratio:.2f}x its mean)"
+                )
+    return notes
 
 
 # --- the PyMC model (nuts) ---------------------------------------------------------
@@ -471,14 +481,19 @@ def _sample_nuts(
     tp, tl, tn = stats.tails_period[has_mu], stats.tails_left[has_mu], stats.tails_count[has_mu]
     tt = stats.tail_time()[has_mu]
     timed = bool(edge_fx.any())
+    seen = counts.sum(axis=2)[:, [k != "silent" for k in hz.kind]]
+    centred = bool(seen.size and seen.min() >= CENTRED_FROM)
     m_n = len(silent_k)
 
     with pm.Model() as model:
         base = pm.Gamma("base", alpha=alpha, beta=beta, shape=k_n)
         if g_n > 1:
             sigma = pm.HalfNormal("sigma", 0.5)
-            z = pm.Normal("z", 0.0, 1.0, shape=(g_n, k_n))
-            rate_g = base[None, :] * pt.exp(sigma * z)
+            if centred:  # many moves per segment: the data pin each segment's rate
+                log_dev = pm.Normal("log_dev", 0.0, sigma, shape=(g_n, k_n))
+            else:
+                log_dev = sigma * pm.Normal("z", 0.0, 1.0, shape=(g_n, k_n))
+            rate_g = base[None, :] * pt.exp(log_dev)
         else:
             rate_g = base[None, :]
         if effects:
@@ -520,7 +535,9 @@ def _sample_nuts(
     )
     post = idata["posterior"]
     haz = np.asarray(post["base"])[:, :, None, :]
-    if g_n > 1:
+    if g_n > 1 and centred:
+        haz = haz * np.exp(np.asarray(post["log_dev"]))
+    elif g_n > 1:
         haz = haz * np.exp(np.asarray(post["sigma"])[..., None, None] * np.asarray(post["z"]))
     lift = arrivals = None
     if effects:
