@@ -229,7 +229,10 @@ CAMPAIGN = """arrivals: {per_day: 30, stage: a}
 seed: 8
 baseline:
   campaigns:
-    promo: {start: 2026-01-29, end: 2026-02-25, effects: [{edge: a -> b, lift: 2.0}]}
+    promo:
+      start: 2026-01-29
+      end: 2026-02-25
+      effects: [{edge: a -> b, lift: 2.0}, {arrivals: "*", lift: 1.5}]
 """
 
 
@@ -238,17 +241,20 @@ def test_campaign_lift_is_recovered_from_journeys(tmp_path):
     path = tmp_path / "campaigns.yaml"
     path.write_text(
         "campaigns:\n  promo:\n    start: 2026-01-29\n    end: 2026-02-25\n"
-        "    effects: [{edge: a -> b, lift: 1.5}]\n"  # a prior centre only
+        "    effects: [{edge: a -> b, lift: 1.5}, {arrivals: '*', lift: 1.2}]\n"  # centres only
     )
     fit = fit_journeys(
         stats, campaigns=campaigns_for_stats(stats, path), sampler="pymc", draws=800, chains=2,
         seed=4,
     )  # fmt: skip
     lift = fit.posterior["lift"]
-    assert lift["effect"].values.tolist() == ["promo: a -> b"]
-    assert lift["campaign"].values.tolist() == ["promo"]
-    assert lift["target"].values.tolist() == ["a -> b"]
-    assert abs(lift.mean().item() - 2.0) < 3 * lift.std().item()
+    assert lift["effect"].values.tolist() == ["promo: a -> b", "promo: arrivals:*"]
+    assert lift["campaign"].values.tolist() == ["promo", "promo"]
+    assert lift["target"].values.tolist() == ["a -> b", "arrivals:*"]
+    z = (lift.mean(("chain", "draw")) - [2.0, 1.5]) / lift.std(("chain", "draw"))
+    assert np.all(np.abs(z.values) < 3), z.values
+    arrivals = fit.posterior["arrivals"]  # at zero pressure: 30 a day
+    assert abs(arrivals.mean().item() - 30.0) < 3 * arrivals.std().item()
     mean, sd, _ = _moments(fit)
     truth = np.array([TRUTH[e] for e in fit.posterior["edge"].values])
     assert np.all(np.abs(mean - truth) < 3 * sd)
