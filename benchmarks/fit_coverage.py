@@ -8,6 +8,11 @@ whose central 90% interval holds the true rate, per edge (target 90 ± 5%; with 
 data sets the binomial standard error is 3 points), and the wall time.
 
     python benchmarks/fit_coverage.py --datasets 100 --nuts 20
+
+Measured (2 cores; 20 arrivals a day for 60 days, about 1,200 customers per set):
+seed 2026, gibbs, 200 sets: 87.5–91.5% per edge, 0.53 s per fit; seed 7, 100 sets:
+gibbs 85–92% (0.57 s per fit), NUTS (PyMC sampler) 86–94% (10.5 s per fit, mostly
+compiling); seed 2026, NUTS, 30 sets: 77–93% (binomial se 5.5 points).
 """
 
 from __future__ import annotations

@@ -13,6 +13,13 @@ truncated exponential of rate λ on [0, T]), makes every rate conditionally
 ``Gamma(α + N, β + E)`` again. Each sweep is vectorised numpy over chains and tail
 customers; draws are exact in the limit (no tuning, no step size).
 
+Measured (2 cores, 20,000 customers, 6,464 tail groups, 1,000 draws × 4 chains after
+1,000 sweeps of burn-in): 15.7 s, smallest bulk ESS 499 (the silent drop-off rates mix
+slowest: the augmented indicators are strongly tied to them); nutpie on the same data
+took 37 s warm (62 s cold) with smallest ESS 3,717. The Gibbs sampler wins on small
+data (0.5 s for 1,200 customers against ~10 s for NUTS, mostly compiling) and needs
+no compiler; on large data NUTS gives more effective draws per second.
+
 >>> out = gibbs_sample(
 ...     sources=np.array([0, 0]), silent=np.array([False, True]),
 ...     counts=np.array([30, 0]), exposure=np.array([100.0]),
