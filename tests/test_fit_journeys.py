@@ -329,3 +329,23 @@ def test_recorded_exits_in_a_silent_fit_are_cancellations_beside_silent_drop_off
     exact = fit_journeys(observed, draws=1000, chains=4, seed=6)  # observed: conjugate
     m_exact = _moments(exact)[0]
     np.testing.assert_allclose(mean, m_exact, rtol=0.1)
+
+
+def test_drop_off_from_a_stage_never_left_is_the_prior_and_is_said_so():
+    """Nobody is ever seen leaving b: silence there is as likely still-there as lost, so
+    b -> lost keeps its exponential prior (sd = mean) and the notes say why."""
+    rng = np.random.default_rng(4)
+    moved = rng.uniform(0, 20, 30)
+    log = pd.DataFrame(
+        {
+            "customer_id": np.r_[np.arange(60), np.arange(30)],
+            "timestamp": START + pd.to_timedelta(np.r_[np.zeros(60), moved], unit="D"),
+            "stage": ["a"] * 60 + ["b"] * 30,
+        }
+    ).sort_values(["customer_id", "timestamp"])
+    stats = journey_stats(log, ("a", "b"), end=START + pd.Timedelta(days=30))
+    fit = fit_journeys(stats, draws=2000, chains=4, seed=2)
+    b_lost = fit.posterior["rate"].sel(edge="b -> lost").values.ravel()
+    assert b_lost.std() / b_lost.mean() == pytest.approx(1.0, abs=0.1)
+    notes = json.loads(fit.attrs["notes"])
+    assert any(n.startswith("b -> lost: no move out of b is ever recorded") for n in notes)

@@ -278,7 +278,7 @@ def fit_journeys(
         flags = np.zeros(rate.shape[:2], bool)
         sample_stats = xr.Dataset({"diverging": (("chain", "draw"), flags)})
     idata.add_groups(sample_stats=sample_stats)
-    notes += _identifiability(hz, rate, stats.segments)
+    notes += _identifiability(hz, rate, stats)
     idata.attrs.update(
         method=chosen, sampler=used, draws=draws, chains=chains, tune=tune_used, seed=seed,
         drop_off="silent" if hz.silent_mode else "observed", notes=json.dumps(notes),
@@ -312,9 +312,11 @@ def _assemble(
     return az.InferenceData(posterior=post, observed_data=obs, posterior_predictive=pp)
 
 
-def _identifiability(hz: Hazards, rate: np.ndarray, segments: Sequence[str]) -> list[str]:
+def _identifiability(hz: Hazards, rate: np.ndarray, stats: JourneyStats) -> list[str]:
     """Plain-English notes on rates the data pin down weakly."""
     notes = []
+    segments = stats.segments
+    leaves = stats.transitions.sum(axis=(2, 3)) > 0  # (G, S): some move out is recorded
     mean = rate.mean(axis=(0, 1))
     sd = rate.std(axis=(0, 1))
     silent_only = {hz.edge[k] for k in range(len(hz.kind)) if hz.kind[k] == "silent"}
@@ -323,7 +325,13 @@ def _identifiability(hz: Hazards, rate: np.ndarray, segments: Sequence[str]) -> 
         where = f" (segment {segment})" if len(segments) > 1 else ""
         for e, name in enumerate(hz.edge_names):
             ratio = sd[g, e] / max(mean[g, e], 1e-300)
-            if e in silent_only:
+            if e in silent_only and not leaves[g, hz.edges[e][0]]:
+                notes.append(
+                    f"{name}{where}: no move out of {hz.stages[hz.edges[e][0]]} is ever "
+                    "recorded, so silence there says nothing: the rate is the prior's "
+                    f"(posterior sd {ratio:.2f}x its mean)"
+                )
+            elif e in silent_only:
                 strength = "weakly identified" if ratio > 0.25 else "identified"
                 notes.append(
                     f"{name}{where} is seen only through silence: {strength} "
