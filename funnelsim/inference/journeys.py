@@ -57,7 +57,15 @@ from funnelsim.errors import Problem, ScenarioError
 from funnelsim.inference.gibbs import gibbs_sample
 from funnelsim.inference.stats import JourneyStats
 
-__all__ = ["Hazards", "fit_journeys", "hazards_of", "choose_method"]
+__all__ = [
+    "Hazards",
+    "choose_method",
+    "fit_journeys",
+    "hazards_of",
+    "period_pressure",
+    "prior_centres",
+    "silent_probability",
+]
 
 METHODS = ("auto", "conjugate", "gibbs", "nuts")
 #: segments are pooled centred when every observed hazard has at least this many moves
