@@ -388,20 +388,16 @@ def fit(
     stem = output.with_suffix("")
     targets = [output, Path(f"{stem}.rates.csv"), Path(f"{stem}.effects.csv")]
     targets += [Path(f"{stem}.report.html")] + ([scenario_out] if scenario_out else [])
+    reading = _ReadProgress(disable=quiet)
     try:
         for target in targets:  # refuse before reading and sampling
             check_output_file(target)
-        from funnelsim.data.stagemap import parse_columns
         from funnelsim.inference.api import fit_history, write_fit
 
-        mapping = parse_columns(columns) if columns else None
-        phase = (
-            (lambda text: None) if quiet else (lambda text: err.print(f"[dim]{escape(text)}[/]"))
-        )
         result = fit_history(
             data,
             kind.value,
-            columns=mapping,
+            columns=columns,
             stage_map=stage_map,
             funnel=funnel,
             campaigns=campaigns,
@@ -415,8 +411,10 @@ def fit(
             seed=seed,
             end=end,
             progress=not quiet,
-            on_phase=phase,
+            on_read=reading.update,
+            on_phase=reading.phase,
         )
+        reading.stop()
         written = write_fit(result, output, scenario_out=scenario_out)
     except FunnelsimError as exc:
         _fail(exc)
@@ -426,12 +424,60 @@ def fit(
     except KeyboardInterrupt as exc:
         done = isinstance(exc, InterruptedAfterWriting)
         _interrupted(f"the fit was written to {output}" if done else "")
+    finally:
+        reading.stop()
     if not quiet:
         from funnelsim.report.fit_console import print_fit
 
         print_fit(result, out)
     names = ", ".join(escape(str(p.name)) for p in written)
     out.print(f"[green]✓[/] wrote {names}")
+
+
+class _ReadProgress:
+    """A bar of bytes read while a data file is reduced; phase lines on stderr after it."""
+
+    def __init__(self, disable: bool) -> None:
+        self.disable = disable
+        self.bar: Any = None
+        self.task: Any = None
+
+    def update(self, rows: int, done: int, total: int) -> None:
+        if self.disable:
+            return
+        if self.bar is None:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("reading"),
+                BarColumn(),
+                DownloadColumn(),
+                TextColumn("{task.fields[rows]:,} rows"),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("read", total=total or None, rows=0)
+        self.bar.update(self.task, completed=done, rows=rows)
+
+    def phase(self, text: str) -> None:
+        if self.disable:
+            return
+        if not text.startswith("reading"):
+            self.stop()
+        err.print(f"[dim]{escape(text)}[/]")
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 def _headline(result) -> None:  # noqa: ANN001 - SimulationResult, imported lazily

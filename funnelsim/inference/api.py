@@ -65,7 +65,7 @@ def fit_history(
     data: str | Path,
     kind: str = "journeys",
     *,
-    columns: dict[str, str] | None = None,
+    columns: str | dict[str, str] | None = None,
     stage_map: str | Path | None = None,
     funnel: str | Path | Funnel | None = None,
     campaigns: str | Path | None = None,

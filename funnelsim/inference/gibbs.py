@@ -65,6 +65,13 @@ def gibbs_sample(
     k_n, s_n = len(sources), len(exposure)
     silent_of = np.full(s_n, -1)
     silent_of[sources[silent]] = np.flatnonzero(silent)
+    # a stage whose only exit is silent drop-off: silence is certain whatever the rate
+    # (P(no observed move) = 1), so the likelihood is flat and the posterior is the prior,
+    # drawn exactly (augmenting its tails would only make a slowly mixing chain)
+    observed_from = np.bincount(sources[~silent], minlength=s_n) > 0
+    prior_only = silent & ~observed_from[sources]
+    keep = ~prior_only[np.maximum(silent_of[tail_stage], 0)] | (silent_of[tail_stage] < 0)
+    tail_stage, tail_time, tail_count = tail_stage[keep], tail_time[keep], tail_count[keep]
     # tails of stages without silent drop-off are plain right-censored exposure
     has_mu = silent_of[tail_stage] >= 0
     base_e = exposure.astype(float).copy()
@@ -103,6 +110,10 @@ def gibbs_sample(
             lost_s = lost_s.reshape(chains, s_n)
             n_aug[:, silent] += lost_s[:, sources[silent]]
         rate = rng.gamma(alpha + n_aug, 1.0 / (beta + e_aug[:, sources]))
+        if prior_only.any():
+            rate[:, prior_only] = rng.gamma(
+                alpha[prior_only], 1.0 / beta[prior_only], (chains, int(prior_only.sum()))
+            )
         if it >= tune:
             out_rate[:, it - tune] = rate
             out_e[:, it - tune] = e_aug

@@ -26,8 +26,9 @@ segment, where the centred form is used (the non-centred one gave 38 divergences
 **Priors** (the same family in every method, so they agree where both apply):
 every hazard ``rate ~ Gamma(α, α / centre)`` with ``α = prior_strength`` (default 1:
 an exponential prior, worth about one observed move); ``centre`` is the funnel's rate
-for that edge when ``prior_rates`` gives it, else a pooled data-scale centre (all
-observed moves / all time in stages / mean number of edges per stage). Arrivals per
+for that edge when ``prior_rates`` gives it, else the data's scale for its stage (moves
+out of the stage per day between observed events, shared among the stage's hazards;
+see :func:`prior_centres`). Arrivals per
 channel ``~ Gamma(1, 1 / mean daily arrivals)``; ``log lift ~ Normal(log lift_centre, 1)``
 with the campaigns file's lift as centre.
 
@@ -192,12 +193,24 @@ def choose_method(
 def prior_centres(
     stats: JourneyStats, hz: Hazards, prior_rates: Mapping[tuple[str, str], float] | None
 ) -> np.ndarray:
-    """Prior centre (rate per day) of each hazard: the funnel's rate, else a pooled one."""
-    moves = stats.transitions.sum()
-    time = stats.exposure.sum() + float((stats.tails_count * stats.tail_time()).sum())
-    per_stage = len(hz.edges) / max(len(set(hz.source.tolist())), 1)
-    pooled = max(moves, 1) / max(time, 1e-9) / per_stage
-    out = np.full(len(hz.kind), pooled)
+    """Prior centre (rate per day) of each hazard: the funnel's rate, else the data's scale
+    for its stage — observed moves out of the stage per day between observed events,
+    shared among the stage's hazards (stages never seen left share the pooled scale).
+
+    Only time between observed events is used: silent time after a customer's last
+    event may be long after they left, and counting it would pull every centre towards
+    zero (an exponential prior then weighs on fast stages).
+    """
+    moves = stats.transitions.sum(axis=(0, 3))  # (S, S)
+    time = stats.exposure.sum(axis=(0, 2))  # (S,)
+    out_moves = moves.sum(axis=1)
+    seen = (out_moves > 0) & (time > 0)
+    per_stage = np.bincount(hz.source, minlength=len(time)).astype(float)
+    pooled = (out_moves[seen].sum() / time[seen].sum()) if seen.any() else 0.1
+    mean_degree = max(per_stage[per_stage > 0].mean(), 1.0) if (per_stage > 0).any() else 1.0
+    scale = np.where(seen, out_moves / np.where(time > 0, time, 1.0), pooled)
+    out = scale[hz.source] / np.maximum(per_stage[hz.source], 1.0)
+    out = np.where(seen[hz.source], out, pooled / mean_degree)
     split = np.bincount(hz.edge, minlength=len(hz.edges))  # silent + cancel share an edge
     for k, e in enumerate(hz.edge):
         i, j = hz.edges[e]
