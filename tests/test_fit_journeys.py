@@ -173,7 +173,9 @@ def test_replicated_counts_match_the_observed_ones(gibbs_fit):
 
 def test_drop_off_seen_only_through_silence_is_noted_with_numbers(gibbs_fit):
     notes = json.loads(gibbs_fit.attrs["notes"])
-    assert any(n.startswith("a -> lost is seen only through silence") for n in notes)
+    assert any(
+        n.startswith("a → lost is never recorded, only inferred from silence") for n in notes
+    )
     assert all("posterior sd" in n for n in notes)
 
 
@@ -348,4 +350,4 @@ def test_drop_off_from_a_stage_never_left_is_the_prior_and_is_said_so():
     b_lost = fit.posterior["rate"].sel(edge="b -> lost").values.ravel()
     assert b_lost.std() / b_lost.mean() == pytest.approx(1.0, abs=0.1)
     notes = json.loads(fit.attrs["notes"])
-    assert any(n.startswith("b -> lost: no move out of b is ever recorded") for n in notes)
+    assert any(n.startswith("b → lost: nobody is ever seen leaving b") for n in notes)

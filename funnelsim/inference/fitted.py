@@ -210,8 +210,10 @@ class FittedFunnel:
         )[cols]
 
     def dwell_routing(self, hdi_prob: float = HDI_PROB) -> pd.DataFrame:
-        """Per segment and stage: mean dwell (days) and where people go next, each with
-        its posterior mean and HDI — the planner's ``dwell_days`` / ``next`` form."""
+        """Per segment and stage: dwell (days) and where people go next, each with its
+        HDI — the planner's ``dwell_days`` / ``next`` form. The ``mean`` column holds the
+        posterior median of the dwell (the mean of 1/rate need not exist when the data
+        say little) and the posterior mean of each routing share."""
         import arviz as az
 
         draws = self.rate_draws()  # (D, G, S, S)
@@ -232,7 +234,7 @@ class FittedFunnel:
                     "segment": seg,
                     "stage": stage,
                     "to": "(dwell days)",
-                    "mean": float(dwell.mean()),
+                    "mean": float(np.median(dwell)),  # a mean of 1/rate may not exist
                     "hdi_low": lo,
                     "hdi_high": hi,
                 }

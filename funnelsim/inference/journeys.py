@@ -346,21 +346,24 @@ def _identifiability(hz: Hazards, rate: np.ndarray, stats: JourneyStats) -> list
         where = f" (segment {segment})" if len(segments) > 1 else ""
         for e, name in enumerate(hz.edge_names):
             ratio = sd[g, e] / max(mean[g, e], 1e-300)
+            edge = name.replace(" -> ", " → ")
+            stage = hz.stages[hz.edges[e][0]]
             if e in silent_only and not leaves[g, hz.edges[e][0]]:
                 notes.append(
-                    f"{name}{where}: no move out of {hz.stages[hz.edges[e][0]]} is ever "
-                    "recorded, so silence there says nothing: the rate is the prior's "
-                    f"(posterior sd {ratio:.2f}x its mean)"
+                    f"{edge}{where}: nobody is ever seen leaving {stage}, so silence there "
+                    "says nothing and this rate is only the prior's guess (its spread is "
+                    f"{ratio:.0%} of its mean); forecasts after {stage} rest on it"
                 )
             elif e in silent_only:
-                strength = "weakly identified" if ratio > 0.25 else "identified"
+                how = "the data say little about it" if ratio > 0.25 else "the data pin it down"
                 notes.append(
-                    f"{name}{where} is seen only through silence: {strength} "
-                    f"(posterior sd {ratio:.2f}x its mean)"
+                    f"{edge}{where} is never recorded, only inferred from silence: {how} "
+                    f"(posterior spread {ratio:.0%} of its mean)"
                 )
             elif ratio > 0.5:
                 notes.append(
-                    f"{name}{where}: few observed moves (posterior sd {ratio:.2f}x its mean)"
+                    f"{edge}{where}: few moves seen, so it is uncertain (posterior spread "
+                    f"{ratio:.0%} of its mean)"
                 )
     return notes
 

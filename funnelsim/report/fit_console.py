@@ -23,7 +23,7 @@ def print_fit(fit: FittedFunnel, console: Console) -> None:
         )
         table = Table(title=title, title_justify="left", box=None, pad_edge=False)
         table.add_column("stage", no_wrap=True)
-        table.add_column("mean", justify="right", no_wrap=True)
+        table.add_column("estimate", justify="right", no_wrap=True)
         table.add_column(f"{pct} interval", justify="right", no_wrap=True)
         rows = routing[routing["segment"] == segment]
         for rec in rows.itertuples():

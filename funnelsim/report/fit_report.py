@@ -181,7 +181,7 @@ def _routing_table(fit: FittedFunnel) -> str:
             val = f"{rec.mean:.0%}"
             rng = f"{rec.hdi_low:.0%} – {rec.hdi_high:.0%}"
         rows.append(f"<tr><td>{what}</td><td>{val}</td><td>{rng}</td></tr>")
-    head = f"<tr><th></th><th>mean</th><th>{HDI_PROB:.0%} interval</th></tr>"
+    head = f"<tr><th></th><th>estimate</th><th>{HDI_PROB:.0%} interval</th></tr>"
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -226,6 +226,12 @@ def fit_report_html(fit: FittedFunnel, title: str = "fit") -> str:
             f"<p class='note'>Event names not in the stage map, skipped: {_esc(listed)}.</p>"
         )
     parts.append("<h2>The journey as learned: dwell and routing</h2>")
+    parts.append(
+        "<p class='note'>How long people stay in each stage before their next move "
+        "(posterior median, in days) and where that move takes them (posterior mean "
+        f"share), each with its {HDI_PROB:.0%} credible interval — the form of "
+        "<code>dwell_days</code> and <code>next</code> in a scenario file.</p>"
+    )
     parts.append(_routing_table(fit))
     parts.append(
         f"<figure><img alt='rates' src='data:image/png;base64,{_png(plot_rates(fit).figure)}'>"
