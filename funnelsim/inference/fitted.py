@@ -190,7 +190,7 @@ class FittedFunnel:
         return pd.DataFrame(rows)
 
     def effects(self, hdi_prob: float = HDI_PROB) -> pd.DataFrame:
-        """``campaign, target, lift_mean, lift_hdi_low, lift_hdi_high`` (empty without campaigns)."""
+        """``campaign, target, lift_mean, lift_hdi_low, lift_hdi_high`` (empty: no campaigns)."""
         import arviz as az
 
         cols = ["campaign", "target", "lift_mean", "lift_hdi_low", "lift_hdi_high"]
