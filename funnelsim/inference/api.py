@@ -188,8 +188,8 @@ def _order_of(frame: pd.DataFrame) -> list[str]:
 
 
 def _entry(summary: dict, stages: Sequence[str]) -> str:
-    first = summary.get("first_stage") or {}
-    return max(first, key=first.get) if first else stages[0]
+    first: dict[str, int] = summary.get("first_stage") or {}
+    return max(first, key=lambda s: first[s]) if first else stages[0]
 
 
 def _journey_summary(stats: Any) -> dict[str, Any]:

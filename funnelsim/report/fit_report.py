@@ -40,7 +40,7 @@ def _esc(value: object) -> str:
     return html.escape(str(value))
 
 
-def _png(fig: plt.Figure) -> str:
+def _png(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)

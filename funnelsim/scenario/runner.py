@@ -224,8 +224,8 @@ def resolved_scenario(scenario: Scenario, result: SimulationResult) -> dict:
         data.pop("funnel", None)  # it comes from the fit
     # in the schema's key order, so that running this file again writes it byte for byte
     funnel = data.pop("funnel", None)
-    data = Scenario.model_validate({**data, "funnel": funnel or scenario.funnel.model_dump()})
-    data = data.model_dump(mode="json", exclude_none=True)
+    checked = Scenario.model_validate({**data, "funnel": funnel or scenario.funnel.model_dump()})
+    data = checked.model_dump(mode="json", exclude_none=True)
     if funnel is None:
         data.pop("funnel")
     base = _base_dir(scenario)
