@@ -54,6 +54,15 @@ def _expm_loglik(stats, q: np.ndarray) -> float:
 
 
 # ------------------------------------------------------------------ statistics
+def test_docstring_examples():
+    import doctest
+
+    import funnelsim.inference.snapshots as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 8 and result.failed == 0
+
+
 def test_pairs_are_grouped_by_gap_with_counts_and_first_stages():
     frame = pd.DataFrame(
         {

@@ -374,36 +374,58 @@ def _design(stats: SnapshotStats, centres: np.ndarray, edges: list[tuple[int, in
 
 
 # --------------------------------------------------------------------- the model
-def build_model(
+def model_inputs(
     stats: SnapshotStats,
     *,
     edges: Funnel | Iterable[str | tuple[str, str]] | None = None,
     prior_rates: Mapping[str, float] | None = None,
-) -> tuple[Any, list[tuple[int, int]], list[str], dict]:
-    """The PyMC model (free variable ``rate``, dims ``segment, edge``), its edges,
-    notes and design (truncation ``k`` …)."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
+) -> tuple[list[tuple[int, int]], list[str], np.ndarray, dict]:
+    """Edges, notes, prior centres and design (``k``, ``data``) of a data set."""
     edge_idx, notes = _edge_list(stats, edges)
     if not edge_idx:
         raise ScenarioError([Problem(("edges",), "no edge to fit", "the data show no move")])
     _check_reachable(stats, edge_idx)
     centres = _prior_centres(stats, edge_idx, prior_rates)
     d = _design(stats, centres, edge_idx)
+    g_n = len(stats.segments)
+    d["data"] = {
+        "gaps": d["gaps"],
+        "flat": d["flat"],
+        "count": d["count"],
+        "prior_beta": np.tile(1.0 / centres, (g_n, 1)),
+    }
+    return edge_idx, notes, centres, d
+
+
+def build_model(
+    stats: SnapshotStats,
+    *,
+    edges: Funnel | Iterable[str | tuple[str, str]] | None = None,
+    prior_rates: Mapping[str, float] | None = None,
+    k: int | None = None,
+) -> tuple[Any, list[tuple[int, int]], list[str], dict]:
+    """The PyMC model (free variable ``rate``, dims ``segment, edge``), its edges,
+    notes and design (truncation ``k``, and ``data``: the values of its ``pm.Data``).
+
+    The pairs, gaps and prior rates are ``pm.Data``: a compiled model can be refitted to
+    another data set of the same structure (``nutpie``'s ``with_data(**design["data"])``)
+    when that set's ``k`` is not larger (pass ``k`` to fix it).
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    edge_idx, notes, _, d = model_inputs(stats, edges=edges, prior_rates=prior_rates)
+    if k is not None:
+        d["k"] = k
     st = stats.stages
-    s_n, g_n, e_n = len(st), len(stats.segments), len(edge_idx)
+    s_n, g_n = len(st), len(stats.segments)
     src = np.array([i for i, _ in edge_idx])
     flat_edge = np.array([i * s_n + j for i, j in edge_idx])
     coords = {"segment": list(stats.segments), "edge": [f"{st[i]} -> {st[j]}" for i, j in edge_idx]}
     k = d["k"]
     with pm.Model(coords=coords) as model:
-        rate = pm.Gamma(
-            "rate",
-            alpha=1.0,
-            beta=np.broadcast_to(1.0 / centres, (g_n, e_n)),
-            dims=("segment", "edge"),
-        )
+        data = {name: pm.Data(name, value) for name, value in d["data"].items()}
+        rate = pm.Gamma("rate", alpha=1.0, beta=data["prior_beta"], dims=("segment", "edge"))
         off = pt.zeros((g_n, s_n * s_n))[:, flat_edge].set(rate).reshape((g_n, s_n, s_n))
         exits = pt.zeros((g_n, s_n))[:, src].inc(rate)  # (G, S) total exit rate
         qbar = pt.max(exits, axis=1) + 1e-12  # (G,)
@@ -422,11 +444,11 @@ def build_model(
         powers = powers[:, : k + 1].reshape((g_n, k + 1, s_n * s_n))
         # P(t) of every distinct gap at once: Poisson weights (G, gaps, K+1) @ powers
         ks = np.arange(k + 1, dtype=float)
-        m = qbar[:, None] * d["gaps"][None, :]  # (G, gaps)
+        m = qbar[:, None] * data["gaps"][None, :]  # (G, gaps)
         logw = ks * pt.log(m)[..., None] - m[..., None] - gammaln(ks + 1)
         p_all = pt.stack([pt.dot(pt.exp(logw[g]), powers[g]) for g in range(g_n)])
-        prob = p_all.ravel()[d["flat"]]  # only the entries of observed pairs
-        pm.Potential("pairs_loglik", pt.sum(d["count"] * pt.log(prob)))
+        prob = p_all.ravel()[data["flat"]]  # only the entries of observed pairs
+        pm.Potential("pairs_loglik", pt.sum(data["count"] * pt.log(prob)))
     return model, edge_idx, notes, d
 
 
@@ -494,6 +516,9 @@ def fit_snapshots(
     ``edges``: a :class:`~funnelsim.funnel.Funnel` (its non-zero rates), ``"a -> b"``
     strings or ``(a, b)`` tuples; default: the pairs seen in the data.
     ``prior_rates``: prior mean rate of chosen edges (``{"a -> b": per_day}``).
+
+    >>> idata = fit_snapshots(snapshot_stats(frame, stages), seed=1)  # doctest: +SKIP
+    >>> idata.posterior["rate"].mean(("chain", "draw")).sel(segment="all")  # doctest: +SKIP
     """
     if sampler not in ("nutpie", "pymc"):
         raise ValueError(f"sampler must be 'nutpie' or 'pymc', not {sampler!r}")
