@@ -460,8 +460,42 @@ def _bmm(a: Any, b: Any) -> Any:
 
 def _sample(
     model: Any, sampler: str, draws: int, tune: int, chains: int, seed: int, progress: bool
+) -> tuple[Any, str, list[str]]:
+    """NUTS draws, the sampler that ran and its notes: the project's shared
+    ``funnelsim.inference.sampling.sample`` when present, else :func:`_nuts` with the
+    same behaviour (a nutpie failure is retried once with PyMC)."""
+    try:
+        from funnelsim.inference.sampling import sample
+    except ImportError:
+        try:
+            return _nuts(model, sampler, draws, tune, chains, seed, progress), sampler, []
+        except Exception as exc:  # noqa: BLE001 - nutpie aborts are retried with PyMC
+            if sampler != "nutpie":
+                raise
+            note = f"nutpie failed ({type(exc).__name__}: {exc}); sampled with PyMC instead."
+            return _nuts(model, "pymc", draws, tune, chains, seed, progress), "pymc", [note]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+        idata = sample(
+            model,
+            sampler=sampler,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            progress=progress,
+        )
+    return (
+        idata,
+        str(idata.attrs.get("sampler", sampler)),
+        json.loads(idata.attrs.get("notes", "[]")),
+    )
+
+
+def _nuts(
+    model: Any, sampler: str, draws: int, tune: int, chains: int, seed: int, progress: bool
 ) -> Any:
-    """Run NUTS with nutpie or PyMC (to be replaced by the shared ``sample`` helper)."""
+    """Run NUTS with nutpie or PyMC."""
     import pymc as pm
 
     with warnings.catch_warnings():
@@ -487,6 +521,7 @@ def _sample(
                 tune=tune,
                 chains=chains,
                 random_seed=seed,
+                cores=min(chains, 2),
                 progressbar=progress,
                 compute_convergence_checks=False,
             )
@@ -523,18 +558,11 @@ def fit_snapshots(
     if sampler not in ("nutpie", "pymc"):
         raise ValueError(f"sampler must be 'nutpie' or 'pymc', not {sampler!r}")
     if seed is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0])
+        seed = int(np.random.SeedSequence().generate_state(1)[0] % (2**31 - 1))
     model, edge_idx, notes, design = build_model(stats, edges=edges, prior_rates=prior_rates)
-    used = sampler
     t0 = time.perf_counter()
-    try:
-        idata = _sample(model, sampler, draws, tune, chains, seed, progress)
-    except Exception as exc:  # noqa: BLE001 - nutpie aborts are retried with PyMC
-        if sampler != "nutpie":
-            raise
-        notes.append(f"nutpie failed ({type(exc).__name__}: {exc}); sampled with PyMC instead.")
-        used = "pymc"
-        idata = _sample(model, "pymc", draws, tune, chains, seed, progress)
+    idata, used, sampler_notes = _sample(model, sampler, draws, tune, chains, seed, progress)
+    notes += sampler_notes
     seconds = time.perf_counter() - t0
     idata = _finish(idata, stats, edge_idx, design, notes, seed)
     idata.attrs.update(
