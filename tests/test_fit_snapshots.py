@@ -219,3 +219,40 @@ def test_fit_follows_the_contract(idata, stats):
     # posterior predictive check: observed pair counts lie inside their 99.9% bands
     lo, hi = rep.quantile([0.0005, 0.9995], dim=("chain", "draw"))
     assert ((obs >= lo) & (obs <= hi)).all()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:PyTensor could not link to a BLAS")
+def test_segments_have_their_own_generators():
+    """With two segments the likelihood is the sum of each segment's expm likelihood."""
+    import pytensor
+
+    frames = []
+    for name, scale, seed in (("smb", 1.0, 5), ("ent", 0.5, 6)):
+        rates = {a: {b: v * scale for b, v in row.items()} for a, row in TRUTH.items()}
+        f = simulate_snapshots(rates, STAGES, n_customers=80, rng=seed)
+        frames.append(f.assign(segment=name, customer_id=f["customer_id"].astype(str) + name))
+    s = snapshot_stats(pd.concat(frames, ignore_index=True), STAGES)
+    model, edges, _, _ = build_model(s, edges=EDGES)
+    value = model.rvs_to_values[model["rate"]]
+    f = pytensor.function([value], model.replace_rvs_by_values(model.potentials)[0])
+    point = np.log(np.array([[0.05, 0.02, 0.03, 0.06, 0.01, 0.04, 0.02], [0.1] * 7]))
+    s_n = len(s.stages)
+    total = 0.0
+    for g in range(2):
+        q = np.zeros((s_n, s_n))
+        for r, (i, j) in zip(np.exp(point[g]), edges, strict=True):
+            q[i, j] = r
+        q -= np.diag(q.sum(axis=1))
+        keep = s.pair_segment == g
+        total += sum(
+            c * np.log(sl.expm(q * t)[a, b])
+            for a, b, t, c in zip(
+                s.pair_from[keep],
+                s.pair_to[keep],
+                s.pair_gap[keep],
+                s.pair_count[keep],
+                strict=True,
+            )
+        )
+    assert f(point) == pytest.approx(total, rel=1e-9)
