@@ -84,7 +84,7 @@ def timing(draws: int, chains: int) -> None:
         )
 
 
-def coverage(n_sets: int, sampler: str, draws: int, chains: int) -> None:
+def coverage(n_sets: int, sampler: str, draws: int, chains: int, first: int = 0) -> None:
     """Fit ``n_sets`` simulated data sets; with nutpie the model is compiled once and
     refitted with ``with_data`` (same structure, new pairs, gaps and prior rates)."""
     import nutpie
@@ -93,10 +93,11 @@ def coverage(n_sets: int, sampler: str, draws: int, chains: int) -> None:
     truth = np.array([TRUTH[a][b] for a, row in TRUTH.items() for b in row])
     hits = np.zeros(len(names))
     widths = np.zeros(len(names))
+    zs = []
     start = time.perf_counter()
     compiled, k = None, None
     ess_rate = []
-    for done, seed in enumerate(range(n_sets), start=1):
+    for done, seed in enumerate(range(first, first + n_sets), start=1):
         stats = data(10_000 + seed)
         if sampler == "nutpie":
             _, _, _, design = model_inputs(stats, edges=names)
@@ -129,6 +130,7 @@ def coverage(n_sets: int, sampler: str, draws: int, chains: int) -> None:
         lo, hi = rate.quantile([0.05, 0.95], dim=("chain", "draw")).to_numpy()
         hits += (lo <= truth) & (truth <= hi)
         widths += (hi - lo) / truth
+        zs.append(((rate.mean(("chain", "draw")) - truth) / rate.std(("chain", "draw"))).values)
         if done % 10 == 0 or done == n_sets:
             print(
                 f"{done} data sets, {time.perf_counter() - start:.0f} s: "
@@ -142,8 +144,13 @@ def coverage(n_sets: int, sampler: str, draws: int, chains: int) -> None:
         + (f", median {np.median(ess_rate):.0f} ESS/s per fit" if ess_rate else "")
         + ":"
     )
-    for n, h, w in zip(names, hits, widths, strict=True):
-        print(f"  {n:24s} {h / n_sets:.3f}   mean width / truth {w / n_sets:.2f}")
+    z = np.array(zs)
+    print("  edge                     coverage  width/truth  mean z  sd z")
+    for e, (n, h, w) in enumerate(zip(names, hits, widths, strict=True)):
+        print(
+            f"  {n:24s} {h / n_sets:8.3f}  {w / n_sets:11.2f}  {z[:, e].mean():6.2f}"
+            f"  {z[:, e].std():4.2f}"
+        )
 
 
 def main() -> None:
@@ -153,11 +160,12 @@ def main() -> None:
     parser.add_argument("--sampler", default="nutpie", choices=["pymc", "nutpie"])
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--first", type=int, default=0, help="first data set (coverage)")
     args = parser.parse_args()
     if args.what == "timing":
         timing(args.draws, args.chains)
     else:
-        coverage(args.n, args.sampler, args.draws, args.chains)
+        coverage(args.n, args.sampler, args.draws, args.chains, args.first)
 
 
 if __name__ == "__main__":
