@@ -18,6 +18,7 @@ from funnelsim.errors import ScenarioError
 from funnelsim.inference.snapshots import (
     build_model,
     fit_snapshots,
+    model_inputs,
     simulate_snapshots,
     snapshot_stats,
     transition_matrix,
@@ -130,6 +131,23 @@ def test_unknown_edges_and_unreachable_pairs_are_reported():
         build_model(s, edges=["awareness -> desier"])
     with pytest.raises(ScenarioError, match="cannot happen"):
         build_model(s, edges=["awareness -> interest"])
+
+
+def test_default_edges_are_the_observed_moves_and_skips_are_noted():
+    frame = simulate_snapshots(TRUTH, STAGES, n_customers=200, rng=4)
+    s = snapshot_stats(frame, STAGES)
+    edges, notes, centres, design = model_inputs(s)
+    names = {f"{s.stages[i]} -> {s.stages[j]}" for i, j in edges}
+    observed = s.pair_counts().sum(axis=0)
+    assert names == {
+        f"{s.stages[i]} -> {s.stages[j]}" for i, j in zip(*np.nonzero(observed)) if i != j
+    }
+    assert set(EDGES) <= names and "awareness -> desire" in names  # a two-move skip
+    assert any("several moves" in n for n in notes)
+    assert any("Repeat events" in n for n in notes)
+    assert (centres > 0).all() and design["data"]["prior_beta"].shape == (1, len(edges))
+    # the truncation covers the largest plausible q̄ · gap with room to spare
+    assert design["k"] > design["qbar_cap"] * s.pair_gap.max()
 
 
 # ------------------------------------------------------------------ uniformisation

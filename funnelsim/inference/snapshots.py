@@ -55,7 +55,9 @@ from funnelsim.funnel import LOST, Funnel
 __all__ = [
     "GAP_RESOLUTION_DAYS",
     "SnapshotStats",
+    "build_model",
     "fit_snapshots",
+    "model_inputs",
     "simulate_snapshots",
     "snapshot_stats",
     "transition_matrix",
