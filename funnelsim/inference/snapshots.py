@@ -39,6 +39,7 @@ identifiable from snapshots and are left out.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -517,16 +518,23 @@ def _nuts(
                 progress_bar=progress,
                 save_warmup=False,
             )
-        with model:
-            return pm.sample(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                random_seed=seed,
-                cores=min(chains, 2),
-                progressbar=progress,
-                compute_convergence_checks=False,
-            )
+        logger = logging.getLogger("pymc")
+        level = logger.level
+        if not progress:
+            logger.setLevel(logging.ERROR)
+        try:
+            with model:
+                return pm.sample(
+                    draws=draws,
+                    tune=tune,
+                    chains=chains,
+                    random_seed=seed,
+                    cores=min(chains, 2),
+                    progressbar=progress,
+                    compute_convergence_checks=False,
+                )
+        finally:
+            logger.setLevel(level)
 
 
 def fit_snapshots(
