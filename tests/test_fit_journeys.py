@@ -176,7 +176,7 @@ def test_drop_off_seen_only_through_silence_is_noted_with_numbers(gibbs_fit):
     assert any(
         n.startswith("a → lost is never recorded, only inferred from silence") for n in notes
     )
-    assert all("posterior sd" in n for n in notes)
+    assert all("of its mean" in n for n in notes)
 
 
 # --- the contract -------------------------------------------------------------------
