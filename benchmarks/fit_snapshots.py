@@ -84,7 +84,9 @@ def timing(draws: int, chains: int) -> None:
         )
 
 
-def coverage(n_sets: int, sampler: str, draws: int, chains: int, first: int = 0) -> None:
+def coverage(
+    n_sets: int, sampler: str, draws: int, chains: int, first: int = 0, customers: int = 600
+) -> None:
     """Fit ``n_sets`` simulated data sets; with nutpie the model is compiled once and
     refitted with ``with_data`` (same structure, new pairs, gaps and prior rates)."""
     import nutpie
@@ -98,7 +100,7 @@ def coverage(n_sets: int, sampler: str, draws: int, chains: int, first: int = 0)
     compiled, k = None, None
     ess_rate = []
     for done, seed in enumerate(range(first, first + n_sets), start=1):
-        stats = data(10_000 + seed)
+        stats = data(10_000 + seed, customers)
         if sampler == "nutpie":
             _, _, _, design = model_inputs(stats, edges=names)
             if compiled is None or design["k"] > k:
@@ -161,11 +163,12 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--first", type=int, default=0, help="first data set (coverage)")
+    parser.add_argument("--customers", type=int, default=600, help="customers per data set")
     args = parser.parse_args()
     if args.what == "timing":
         timing(args.draws, args.chains)
     else:
-        coverage(args.n, args.sampler, args.draws, args.chains, args.first)
+        coverage(args.n, args.sampler, args.draws, args.chains, args.first, args.customers)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,16 @@ import importlib
 
 import pytest
 
-MODULES = ["funnelsim.funnel", "funnelsim.dynamics", "funnelsim.errors", "funnelsim.engines"]
+MODULES = [
+    "funnelsim.funnel",
+    "funnelsim.dynamics",
+    "funnelsim.errors",
+    "funnelsim.engines",
+    "funnelsim.inference.fitted",
+    "funnelsim.inference.gibbs",
+    "funnelsim.inference.journeys",
+    "funnelsim.inference.campaign_data",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

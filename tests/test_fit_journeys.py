@@ -294,9 +294,9 @@ def test_gibbs_intervals_cover_the_truth_90_percent_of_the_time():
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    cov, _ = bench.coverage(100, draws=400, tune=200)
-    # 100 data sets: binomial se 3 points; 90 ± 8 is beyond 2.5 se
-    assert cov.between(0.82, 0.98).all(), cov
+    cov, _ = bench.coverage(200, simulator="agents")  # journeys from the agent engine
+    # 200 data sets: binomial se 2.1 points; the bar, 90 ± 5, is 2.4 se
+    assert cov.between(0.85, 0.95).all(), cov
 
 
 @pytest.mark.slow

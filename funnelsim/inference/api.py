@@ -145,7 +145,7 @@ def fit_history(
         frame = read_snapshots(data, columns=columns, stage_map=mapping, stages=stages)
         order = stages or _order_of(frame)
         sstats = snapshot_stats(frame, order)
-        say(_fitting_line(int(frame["customer_id"].nunique()), "nuts", sampler, False))
+        say(_fitting_line(frame["customer_id"].nunique(), "nuts", sampler, False, "snapshots"))
         t0 = time.perf_counter()
         idata = fit_snapshots(
             sstats,
@@ -175,9 +175,11 @@ def fit_history(
     return FittedFunnel(idata, stages=data_stages, goal=goal, entry=entry, kind=kind, data=summary)
 
 
-def _fitting_line(customers: int, method: str, sampler: str, campaigns: bool) -> str:
+def _fitting_line(
+    customers: int, method: str, sampler: str, campaigns: bool, what: str = "journeys"
+) -> str:
     how = "NUTS" if method == "nuts" or campaigns else "the best method for the data"
-    return f"fitting the journeys of {customers:,} customers with {how} …"
+    return f"fitting the {what} of {customers:,} customers with {how} …"
 
 
 def _order_of(frame: pd.DataFrame) -> list[str]:
