@@ -361,6 +361,15 @@ def fit(
     sampler: Annotated[
         SamplerName, typer.Option("--sampler", help="NUTS sampler.")
     ] = SamplerName.nutpie,
+    prior_strength: Annotated[
+        float,
+        typer.Option(
+            "--prior-strength",
+            min=0.01,
+            help="Journeys: observed moves each rate's prior is worth (1: weak; more holds "
+            "--funnel's rates more firmly).",
+        ),
+    ] = 1.0,
     draws: Annotated[int, typer.Option("--draws", min=100, help="Draws per chain.")] = 1000,
     tune: Annotated[int, typer.Option("--tune", min=0, help="Tuning steps per chain.")] = 1000,
     chains: Annotated[int, typer.Option("--chains", min=1, help="Chains.")] = 4,
@@ -404,6 +413,7 @@ def fit(
             spend=spend,
             drop_off=drop_off.value,
             method=method.value,
+            prior_strength=prior_strength,
             sampler=sampler.value,
             draws=draws,
             tune=tune,

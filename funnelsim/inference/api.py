@@ -72,6 +72,7 @@ def fit_history(
     spend: str | Path | None = None,
     drop_off: str = "auto",
     method: str = "auto",
+    prior_strength: float = 1.0,
     sampler: str = "nutpie",
     draws: int = 1000,
     tune: int = 1000,
@@ -86,7 +87,9 @@ def fit_history(
     or CRM snapshots (``kind="snapshots"``).
 
     ``funnel`` fixes the structure (which edges exist) and gives weak prior centres;
-    without it, edges come from the data. ``campaigns`` is a YAML file in the scenario
+    without it, edges come from the data. ``prior_strength`` (journeys) is how many
+    observed moves each rate's prior is worth (default 1: weak; raise it to hold the
+    funnel's rates more firmly). ``campaigns`` is a YAML file in the scenario
     ``campaigns:`` syntax naming which edges or arrival channels each campaign may move
     (its lifts are prior centres), with spend from ``spend`` (the spend CSV format).
     """
@@ -121,6 +124,7 @@ def fit_history(
             stats,
             edges=edges,
             prior_rates=priors,
+            prior_strength=prior_strength,
             campaigns=fitted_campaigns,
             drop_off=drop_off,
             method=method,
