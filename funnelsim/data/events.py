@@ -519,6 +519,10 @@ def _missing_columns(
     names = ", ".join(f"{theirs[c]!r}" + (f" (for {c})" if theirs[c] != c else "") for c in missing)
     hints = [did_you_mean(theirs[c], header) for c in missing]
     close = "; ".join(f"{theirs[c]!r}: {h}" for c, h in zip(missing, hints) if h.startswith("did"))
+    if kind == "events" and "timestamp" in missing and "date" in header:
+        close = (
+            "a `date` column and no `timestamp`: is this a CRM snapshot file? use --kind snapshots"
+        )
     return ScenarioError(
         [
             Problem(

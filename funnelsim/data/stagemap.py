@@ -86,7 +86,10 @@ def parse_columns(text: str | Mapping[str, str] | None, kind: str = "events") ->
     out: dict[str, str] = {}
     for name, theirs in pairs:
         if name not in canon:
-            raise _columns_error(f"unknown column name {name!r}", did_you_mean(name, canon))
+            hint = did_you_mean(name, canon)
+            if theirs in canon:  # written the other way round
+                hint = f"the funnelsim name comes first: did you mean {theirs}={name}?"
+            raise _columns_error(f"unknown column name {name!r}", hint)
         if name in out:
             raise _columns_error(f"{name!r} is given twice", "give each column once")
         out[name] = theirs
