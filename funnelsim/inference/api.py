@@ -231,7 +231,7 @@ def starter_scenario(fit: FittedFunnel, fit_path: Path, scenario_path: Path) -> 
         "name": f"forecast from {fit_path.name}",
         "description": (
             f"Forecast from the fit {fit_path.name} ({fit.kind} of "
-            f"{data.get('customers', '?')} customers, {str(data.get('start', ''))[:10]} to "
+            f"{data.get('customers', 0):,} customers, {str(data.get('start', ''))[:10]} to "
             f"{str(data.get('end', ''))[:10]}): replicate r uses posterior draw r."
         ),
         "horizon": {"start": end.date().isoformat(), "periods": 90, "step": "day"},
@@ -255,6 +255,8 @@ def starter_scenario(fit: FittedFunnel, fit_path: Path, scenario_path: Path) -> 
         "# Starter scenario written by `funnelsim fit`. Arrivals are the rates seen in the\n"
         "# data; set economics.value_per_conversion and add campaigns (baseline/variants),\n"
         "# then: funnelsim run " + scenario_path.name + "\n"
+        "# People still in the journey when the data end are not in it (add them under\n"
+        "# population.initial if you know where they stand).\n"
     )
     return head + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
 

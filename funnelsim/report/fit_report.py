@@ -230,7 +230,14 @@ def fit_report_html(fit: FittedFunnel, title: str = "fit") -> str:
         "<p class='note'>How long people stay in each stage before their next move "
         "(posterior median, in days) and where that move takes them (posterior mean "
         f"share), each with its {HDI_PROB:.0%} credible interval — the form of "
-        "<code>dwell_days</code> and <code>next</code> in a scenario file.</p>"
+        "<code>dwell_days</code> and <code>next</code> in a scenario file."
+        + (
+            " With campaigns fitted, these are the rates with no campaign running; each "
+            "campaign's lift (below) multiplies the rate it moves."
+            if "lift" in fit.idata.posterior
+            else ""
+        )
+        + "</p>"
     )
     parts.append(_routing_table(fit))
     parts.append(
