@@ -158,3 +158,41 @@ def test_column_mapping_and_stage_map(history: Path, tmp_path: Path) -> None:
     rates = pd.read_csv(tmp_path / "fit.rates.csv")
     assert set(rates.source) == {"awareness", "interest", "desire", "conversion", "advocacy"}
     assert np.isfinite(rates.rate_mean).all()
+
+
+def test_snapshot_fit_round_trip_through_the_command(tmp_path: Path) -> None:
+    """CRM snapshots → `funnelsim fit --kind snapshots` → a fit file that loads (its
+    hash holds after NetCDF turns text coordinates into another dtype) and forecasts."""
+    from funnelsim.inference.fitted import FittedFunnel
+    from funnelsim.inference.snapshots import simulate_snapshots
+    from tests.test_fit_snapshots import STAGES, TRUTH
+
+    frame = simulate_snapshots(TRUTH, STAGES, n_customers=400, visits=(4, 6), rng=21)
+    data = tmp_path / "crm.csv"
+    frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d")).to_csv(data, index=False)
+    funnel = tmp_path / "funnel.yaml"
+    rates = {a: {"rates": row} for a, row in TRUTH.items()} | {"purchase": {"rates": {}}}
+    funnel.write_text(yaml.safe_dump({"goal": "purchase", "stages": rates}))
+    result = runner.invoke(
+        app,
+        [
+            "fit", str(data), "--kind", "snapshots", "--funnel", str(funnel),
+            "--sampler", "pymc", "--draws", "500", "--tune", "500", "--chains", "2",
+            "--seed", "4", "-o", str(tmp_path / "crm.nc"), "--scenario-out",
+            str(tmp_path / "forecast.yaml"), "-q",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    fit = FittedFunnel.load(tmp_path / "crm.nc")
+    assert fit.kind == "snapshots" and fit.goal == "purchase"
+    table = fit.rates().set_index(["source", "target"])
+    for a, row in TRUTH.items():
+        for b, rate in row.items():
+            lo, hi = table.loc[(a, b), ["rate_hdi_low", "rate_hdi_high"]]
+            width = hi - lo
+            assert lo - width < rate < hi + width, (a, b, lo, hi)  # 94% HDI, widened once
+    forecast = runner.invoke(
+        app, ["run", str(tmp_path / "forecast.yaml"), "-o", str(tmp_path / "out"), "-n", "20",
+              "--no-plots", "-q"],
+    )  # fmt: skip
+    assert forecast.exit_code == 0, forecast.output

@@ -243,3 +243,17 @@ def test_agents_engine_refuses_a_fit(fit_file: Path) -> None:
     scenario = load_scenario(_scenario(fit_file.parent, fit_file.name, engine="agents"))
     with pytest.raises(EngineMismatch, match="counts or expected"):
         run(scenario)
+
+
+def test_text_coordinates_that_come_back_as_another_dtype_keep_the_hash(tmp_path: Path) -> None:
+    """NetCDF returns object-dtype text coordinates as fixed-width unicode: the same
+    content, so the file must still load."""
+    fit = fake_fit(bike_journey())
+    post = fit.idata.posterior
+    fit.idata.posterior = post.assign_coords(
+        edge=np.array(post["edge"].values.tolist(), dtype=object),
+        segment=np.array(["all"], dtype=object),
+    )
+    assert fit.idata.posterior["edge"].dtype == object
+    fit.save(tmp_path / "fit.nc")
+    assert FittedFunnel.load(tmp_path / "fit.nc").rates().shape[0] == len(fit.edges)

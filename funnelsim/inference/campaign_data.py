@@ -31,6 +31,7 @@ from funnelsim.campaigns import Campaign, spread_spend
 from funnelsim.data.spend import read_spend_column
 from funnelsim.errors import Problem, ScenarioError
 from funnelsim.inference.stats import JourneyStats
+from funnelsim.scenario.plans import campaign_of
 from funnelsim.scenario.schema import CampaignSpec
 from funnelsim.scenario.yamlio import read_yaml
 
@@ -128,23 +129,7 @@ def read_campaigns(
                 ],
                 label,
             )
-        out.append(
-            Campaign(
-                name=name,
-                start=first,
-                end=last,
-                n_days=n_days,
-                spend=spend,
-                carryover=spec.carryover,
-                half_saturation=spec.half_saturation,
-                shape=spec.shape,
-                edge_lifts={e.edge_pair(): e.lift for e in spec.effects if e.edge is not None},
-                arrival_lifts={e.arrivals: e.lift for e in spec.effects if e.arrivals},
-                segments=tuple(spec.segments),
-                cost_per_day=spec.cost_per_day,
-                fixed_cost=spec.fixed_cost,
-            )
-        )
+        out.append(campaign_of(name, spec, first, last, n_days, spend))
     return out
 
 

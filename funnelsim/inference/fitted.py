@@ -365,9 +365,11 @@ def content_hash(idata: Any) -> str:
         h.update(group.encode())
         for name in sorted(map(str, ds.variables)):
             var = ds[name]
-            h.update(f"{name}|{var.dims}|{var.dtype.str}|{var.shape}".encode())
             values = var.values
-            if values.dtype.kind in "OUS":
+            text = values.dtype.kind in "OUS"  # text may come back as object or unicode
+            kind = "text" if text else values.dtype.str
+            h.update(f"{name}|{var.dims}|{kind}|{var.shape}".encode())
+            if text:
                 h.update("\x1f".join(map(str, values.ravel())).encode())
             else:
                 h.update(np.ascontiguousarray(values).tobytes())

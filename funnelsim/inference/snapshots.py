@@ -39,7 +39,6 @@ identifiable from snapshots and are left out.
 from __future__ import annotations
 
 import json
-import logging
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -67,7 +66,6 @@ __all__ = [
 #: gaps between snapshots are rounded to this many days (1 hour) before grouping
 GAP_RESOLUTION_DAYS = 1.0 / 24.0
 _DAY = pd.Timedelta(days=1)
-_BLAS = ".*(BLAS|blas).*"
 
 
 @dataclass(frozen=True, eq=False)
@@ -464,19 +462,10 @@ def _bmm(a: Any, b: Any) -> Any:
 def _sample(
     model: Any, sampler: str, draws: int, tune: int, chains: int, seed: int, progress: bool
 ) -> tuple[Any, str, list[str]]:
-    """NUTS draws, the sampler that ran and its notes: the project's shared
-    ``funnelsim.inference.sampling.sample`` when present, else :func:`_nuts` with the
-    same behaviour (a nutpie failure is retried once with PyMC)."""
-    try:
-        from funnelsim.inference.sampling import sample
-    except ImportError:
-        try:
-            return _nuts(model, sampler, draws, tune, chains, seed, progress), sampler, []
-        except Exception as exc:  # noqa: BLE001 - nutpie aborts are retried with PyMC
-            if sampler != "nutpie":
-                raise
-            note = f"nutpie failed ({type(exc).__name__}: {exc}); sampled with PyMC instead."
-            return _nuts(model, "pymc", draws, tune, chains, seed, progress), "pymc", [note]
+    """NUTS draws, the sampler that ran and its notes, from the shared
+    :func:`funnelsim.inference.sampling.sample` (a nutpie failure is retried with PyMC)."""
+    from funnelsim.inference.sampling import sample
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
         idata = sample(
@@ -493,48 +482,6 @@ def _sample(
         str(idata.attrs.get("sampler", sampler)),
         json.loads(idata.attrs.get("notes", "[]")),
     )
-
-
-def _nuts(
-    model: Any, sampler: str, draws: int, tune: int, chains: int, seed: int, progress: bool
-) -> Any:
-    """Run NUTS with nutpie or PyMC."""
-    import pymc as pm
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_BLAS)
-        # early warm-up proposals may overflow exp(); NUTS rejects them
-        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
-        if sampler == "nutpie":
-            import nutpie
-
-            compiled = nutpie.compile_pymc_model(model)
-            return nutpie.sample(
-                compiled,
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                seed=seed,
-                progress_bar=progress,
-                save_warmup=False,
-            )
-        logger = logging.getLogger("pymc")
-        level = logger.level
-        if not progress:
-            logger.setLevel(logging.ERROR)
-        try:
-            with model:
-                return pm.sample(
-                    draws=draws,
-                    tune=tune,
-                    chains=chains,
-                    random_seed=seed,
-                    cores=min(chains, 2),
-                    progressbar=progress,
-                    compute_convergence_checks=False,
-                )
-        finally:
-            logger.setLevel(level)
 
 
 def fit_snapshots(

@@ -26,9 +26,16 @@ from funnelsim.errors import Problem, ScenarioError, did_you_mean
 from funnelsim.funnel import LOST
 from funnelsim.results import BASELINE
 from funnelsim.scenario.checks import blocked, check_schema, reference_problems
-from funnelsim.scenario.schema import EffectSpec, Horizon, Scenario, SpendSpec
+from funnelsim.scenario.schema import CampaignSpec, EffectSpec, Horizon, Scenario, SpendSpec
 
-__all__ = ["variant_raw", "plan_problems", "has_people", "resolve_campaigns", "horizon_days"]
+__all__ = [
+    "variant_raw",
+    "plan_problems",
+    "has_people",
+    "resolve_campaigns",
+    "campaign_of",
+    "horizon_days",
+]
 
 _PATCHABLE = ("arrivals", "population", "economics")
 _DATE: TypeAdapter[dt.date | None] = TypeAdapter(dt.date | None)
@@ -393,23 +400,27 @@ def resolve_campaigns(scenario: Scenario, base_dir: Path | None) -> list[Campaig
                 spend = spread_spend(
                     n_days, first, last, total=spec.spend.total, per_day=spec.spend.per_day
                 )
-        edge_lifts = {e.edge_pair(): e.lift for e in spec.effects if e.edge is not None}
-        arrival_lifts = {e.arrivals: e.lift for e in spec.effects if e.arrivals is not None}
-        out.append(
-            Campaign(
-                name=name,
-                start=first,
-                end=last,
-                n_days=n_days,
-                spend=spend,
-                carryover=spec.carryover,
-                half_saturation=spec.half_saturation,
-                shape=spec.shape,
-                edge_lifts=edge_lifts,
-                arrival_lifts=arrival_lifts,
-                segments=tuple(spec.segments),
-                cost_per_day=spec.cost_per_day,
-                fixed_cost=spec.fixed_cost,
-            )
-        )
+        out.append(campaign_of(name, spec, first, last, n_days, spend))
     return out
+
+
+def campaign_of(
+    name: str, spec: CampaignSpec, first: int, last: int, n_days: int, spend: Any
+) -> Campaign:
+    """A validated campaign on ``n_days`` days (day 0 = the start of the days), running
+    from day ``first`` to ``last`` with daily ``spend`` (None: no spend figure)."""
+    return Campaign(
+        name=name,
+        start=first,
+        end=last,
+        n_days=n_days,
+        spend=spend,
+        carryover=spec.carryover,
+        half_saturation=spec.half_saturation,
+        shape=spec.shape,
+        edge_lifts={e.edge_pair(): e.lift for e in spec.effects if e.edge is not None},
+        arrival_lifts={e.arrivals: e.lift for e in spec.effects if e.arrivals is not None},
+        segments=tuple(spec.segments),
+        cost_per_day=spec.cost_per_day,
+        fixed_cost=spec.fixed_cost,
+    )
