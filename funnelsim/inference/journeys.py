@@ -251,6 +251,7 @@ def fit_journeys(
     beta = alpha / prior_centres(stats, hz, prior_rates)
     rng = np.random.default_rng(seed)
     notes: list[str] = []
+    timing: dict[str, float] = {}
     observed = np.array([k != "silent" for k in hz.kind], float)
     lift = arrivals = sample_stats = None
     if chosen == "conjugate":
@@ -288,6 +289,7 @@ def fit_journeys(
         notes += fit.notes
         sample_stats = fit.sample_stats
         used, tune_used = fit.sampler, tune
+        timing = fit.seconds
     rate = haz @ hz.to_edges  # (C, D, G, E)
     ppc = rng.poisson(mean) @ hz.to_edges.astype(np.int64)
     idata = _assemble(stats, hz, rate, ppc, rng)
@@ -303,6 +305,7 @@ def fit_journeys(
     idata.attrs.update(
         method=chosen, sampler=used, draws=draws, chains=chains, tune=tune_used, seed=seed,
         drop_off="silent" if hz.silent_mode else "observed", notes=json.dumps(notes),
+        **timing,
     )  # fmt: skip
     return idata
 
@@ -380,6 +383,7 @@ class _NutsFit:
     sample_stats: xr.Dataset
     notes: list[str]
     sampler: str
+    seconds: dict[str, float]  # compile_seconds, sampling_seconds
 
 
 def period_pressure(stats: JourneyStats, campaign: Campaign) -> np.ndarray:
@@ -608,7 +612,8 @@ def _sample_nuts(
         at_risk = at_risk + np.moveaxis(extra, (0, 1), (2, 3))[..., hz.source]
     observed = np.array([k != "silent" for k in hz.kind], float)
     notes = json.loads(idata.attrs.get("notes", "[]"))
+    seconds = {k: float(idata.attrs.get(k, 0.0)) for k in ("compile_seconds", "sampling_seconds")}
     return _NutsFit(
         haz, haz * observed * at_risk, lift, arrivals, idata["sample_stats"], notes,
-        str(idata.attrs.get("sampler", sampler)),
+        str(idata.attrs.get("sampler", sampler)), seconds,
     )  # fmt: skip
