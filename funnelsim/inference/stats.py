@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -182,11 +183,7 @@ def journey_stats(
 
     # tails: customers silent since their last event (absorbed in lost: nothing more)
     keep = last & (stage_idx != s_n - 1)
-    tp = period_of(t[keep])
-    left = np.round((bounds[tp + 1] - t[keep]) / TAIL_RESOLUTION_DAYS) * TAIL_RESOLUTION_DAYS
-    left = np.minimum(np.maximum(left, 0.0), d[tp])
-    frame = pd.DataFrame({"g": seg[keep], "s": stage_idx[keep], "p": tp, "left": left})
-    groups = frame.value_counts(sort=False).reset_index().sort_values(["g", "s", "p", "left"])
+    tails = tail_groups(seg[keep], stage_idx[keep], t[keep], period_of(t[keep]), bounds)
 
     arrivals = np.zeros((g_n, h_n, p_n), dtype=np.int64)
     np.add.at(arrivals, (seg[first], chan_of_row[first], period_of(t[first])), 1)
@@ -201,15 +198,41 @@ def journey_stats(
         period_days=float(period_days),
         exposure=exposure,
         transitions=transitions,
+        **tails,
+        arrivals=arrivals,
+        first_stage=first_stage,
+        n_events=len(log),
+        n_customers=int(first.sum()),
+    )
+
+
+class Tails(TypedDict):
+    """The ``tails_*`` fields of :class:`JourneyStats`."""
+
+    tails_segment: np.ndarray
+    tails_stage: np.ndarray
+    tails_period: np.ndarray
+    tails_left: np.ndarray
+    tails_count: np.ndarray
+
+
+def tail_groups(
+    segment: np.ndarray, stage: np.ndarray, t: np.ndarray, period: np.ndarray, bounds: np.ndarray
+) -> Tails:
+    """The ``tails_*`` fields of :class:`JourneyStats`: customers silent since their last
+    event at time ``t`` (days) in ``period``, grouped by segment, stage, period and the time
+    left in that period rounded to :data:`TAIL_RESOLUTION_DAYS`, with counts."""
+    d = np.diff(bounds)
+    left = np.round((bounds[period + 1] - t) / TAIL_RESOLUTION_DAYS) * TAIL_RESOLUTION_DAYS
+    left = np.minimum(np.maximum(left, 0.0), d[period])
+    frame = pd.DataFrame({"g": segment, "s": stage, "p": period, "left": left})
+    groups = frame.value_counts(sort=False).reset_index().sort_values(["g", "s", "p", "left"])
+    return Tails(
         tails_segment=groups["g"].to_numpy(np.int64),
         tails_stage=groups["s"].to_numpy(np.int64),
         tails_period=groups["p"].to_numpy(np.int64),
         tails_left=groups["left"].to_numpy(float),
         tails_count=groups["count"].to_numpy(np.int64),
-        arrivals=arrivals,
-        first_stage=first_stage,
-        n_events=len(log),
-        n_customers=int(first.sum()),
     )
 
 
@@ -629,10 +652,7 @@ def finish(
     stage_t = inv_s[tl.stage]
     keep = stage_t != s_n - 1
     t, tp = period_of(tl.ns[keep])
-    left = np.round((bounds[tp + 1] - t) / TAIL_RESOLUTION_DAYS) * TAIL_RESOLUTION_DAYS
-    left = np.minimum(np.maximum(left, 0.0), d[tp])
-    frame = pd.DataFrame({"g": inv_g[tl.segment[keep]], "s": stage_t[keep], "p": tp, "left": left})
-    groups = frame.value_counts(sort=False).reset_index().sort_values(["g", "s", "p", "left"])
+    tails = tail_groups(inv_g[tl.segment[keep]], stage_t[keep], t, tp, bounds)
     return JourneyStats(
         stages=order,
         segments=seg_names,
@@ -642,11 +662,7 @@ def finish(
         period_days=float(period_days),
         exposure=exposure,
         transitions=transitions,
-        tails_segment=groups["g"].to_numpy(np.int64),
-        tails_stage=groups["s"].to_numpy(np.int64),
-        tails_period=groups["p"].to_numpy(np.int64),
-        tails_left=groups["left"].to_numpy(float),
-        tails_count=groups["count"].to_numpy(np.int64),
+        **tails,
         arrivals=arrivals,
         first_stage=first_stage,
         n_events=s.n_events,
