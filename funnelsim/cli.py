@@ -394,14 +394,12 @@ def fit(
     if output.suffix != ".nc":
         err.print(f"[bold red]✗ {escape(str(output))}: the fit file must end in .nc[/]")
         raise typer.Exit(code=2)
-    stem = output.with_suffix("")
-    targets = [output, Path(f"{stem}.rates.csv"), Path(f"{stem}.effects.csv")]
-    targets += [Path(f"{stem}.report.html")] + ([scenario_out] if scenario_out else [])
     reading = _ReadProgress(disable=quiet)
     try:
-        for target in targets:  # refuse before reading and sampling
-            check_output_file(target)
-        from funnelsim.inference.api import fit_history, write_fit
+        from funnelsim.inference.api import fit_history, fit_paths, write_fit
+
+        for target in [*fit_paths(output), *([scenario_out] if scenario_out else [])]:
+            check_output_file(target)  # refuse before reading and sampling
 
         result = fit_history(
             data,

@@ -16,6 +16,7 @@ MODULES = [
     "funnelsim.inference.gibbs",
     "funnelsim.inference.journeys",
     "funnelsim.inference.campaign_data",
+    "funnelsim.inference.api",
 ]
 
 

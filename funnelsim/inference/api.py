@@ -23,7 +23,14 @@ from funnelsim.errors import Problem, ScenarioError
 from funnelsim.funnel import LOST, Funnel
 from funnelsim.inference.fitted import FittedFunnel
 
-__all__ = ["fit_history", "load_funnel_file", "write_fit", "starter_scenario", "GOAL_NAMES"]
+__all__ = [
+    "fit_history",
+    "fit_paths",
+    "load_funnel_file",
+    "write_fit",
+    "starter_scenario",
+    "GOAL_NAMES",
+]
 
 #: stage names taken for the goal when no funnel file says which stage it is
 GOAL_NAMES = ("conversion", "purchase", "purchased", "converted", "customer", "won", "sale")
@@ -99,11 +106,6 @@ def fit_history(
     say(f"reading {Path(data).name} …")
     structure = funnel if isinstance(funnel, Funnel) or funnel is None else load_funnel_file(funnel)
     stages = [s for s in structure.stages if s != LOST] if structure is not None else None
-    mapping = None
-    if stage_map is not None:
-        from funnelsim.data.stagemap import read_stage_map
-
-        mapping = read_stage_map(stage_map)
     edges, priors = _edges_and_priors(structure)
     end_ts = pd.Timestamp(end) if end is not None else None
     if kind == "journeys":
@@ -111,7 +113,7 @@ def fit_history(
         from funnelsim.inference.journeys import fit_journeys
 
         stats = read_events(
-            data, columns=columns, stage_map=mapping, stages=stages, end=end_ts, progress=on_read
+            data, columns=columns, stage_map=stage_map, stages=stages, end=end_ts, progress=on_read
         )
         fitted_campaigns = []
         if campaigns is not None:
@@ -146,7 +148,7 @@ def fit_history(
         from funnelsim.data.snapshots import read_snapshots
         from funnelsim.inference.snapshots import fit_snapshots, snapshot_stats
 
-        frame = read_snapshots(data, columns=columns, stage_map=mapping, stages=stages)
+        frame = read_snapshots(data, columns=columns, stage_map=stage_map, stages=stages)
         order = stages or _order_of(frame)
         sstats = snapshot_stats(frame, order)
         say(_fitting_line(frame["customer_id"].nunique(), "nuts", sampler, False, "snapshots"))
@@ -267,28 +269,36 @@ def write_fit(
     """Write ``FIT.nc``, ``FIT.rates.csv``, ``FIT.effects.csv`` (with campaigns),
     ``FIT.report.html`` and ``scenario_out`` — all or nothing; a file funnelsim did not
     write is never replaced. Returns the paths written."""
-    from funnelsim.inference.fitted import _HASH, content_hash
     from funnelsim.io import write_files
     from funnelsim.report.fit_report import fit_report_html
 
     path = Path(path)
-    stem = path.with_suffix("")
-    fit.idata.attrs.update(fit._attrs())
-    fit.idata.attrs[_HASH] = content_hash(fit.idata)
+    nc, rates_csv, effects_csv, report = fit_paths(path)
+    fit.stamp()
     rates = fit.rates()
     effects = fit.effects()
     writers: dict[Path, Callable[[Path], object]] = {
-        path: lambda tmp: fit.idata.to_netcdf(str(tmp)),
-        Path(f"{stem}.rates.csv"): lambda tmp: rates.to_csv(tmp, index=False, float_format="%.6g"),
+        nc: lambda tmp: fit.idata.to_netcdf(str(tmp)),
+        rates_csv: lambda tmp: rates.to_csv(tmp, index=False, float_format="%.6g"),
     }
     if len(effects):
-        writers[Path(f"{stem}.effects.csv")] = lambda tmp: effects.to_csv(
-            tmp, index=False, float_format="%.6g"
-        )
-    writers[Path(f"{stem}.report.html")] = lambda tmp: tmp.write_text(
+        writers[effects_csv] = lambda tmp: effects.to_csv(tmp, index=False, float_format="%.6g")
+    writers[report] = lambda tmp: tmp.write_text(
         fit_report_html(fit, title=path.name), encoding="utf-8"
     )
     if scenario_out is not None:
         text = starter_scenario(fit, path, Path(scenario_out))
         writers[Path(scenario_out)] = lambda tmp: tmp.write_text(text, encoding="utf-8")
     return write_files(writers, by="fit")
+
+
+def fit_paths(path: str | Path) -> tuple[Path, Path, Path, Path]:
+    """The files :func:`write_fit` may write for ``FIT.nc``: the fit, its rates and
+    effects tables and its report (check them all before a long fit).
+
+    >>> [p.name for p in fit_paths("fits/shop.nc")]
+    ['shop.nc', 'shop.rates.csv', 'shop.effects.csv', 'shop.report.html']
+    """
+    path = Path(path)
+    stem = path.with_suffix("")
+    return path, Path(f"{stem}.rates.csv"), Path(f"{stem}.effects.csv"), Path(f"{stem}.report.html")

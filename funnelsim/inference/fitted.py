@@ -306,13 +306,18 @@ class FittedFunnel:
             "funnelsim_version": __version__,
         }
 
+    def stamp(self) -> None:
+        """Put the funnel, data summary and version in the attrs, then the content hash
+        over everything (what :meth:`load` checks)."""
+        self.idata.attrs.update(self._attrs())
+        self.idata.attrs[_HASH] = content_hash(self.idata)
+
     def save(self, path: str | Path) -> Path:
         """Write the fit as NetCDF with a content hash, atomically (nothing on failure;
         a file funnelsim did not write is never replaced)."""
         from funnelsim.io import write_file
 
-        self.idata.attrs.update(self._attrs())
-        self.idata.attrs[_HASH] = content_hash(self.idata)
+        self.stamp()
         return write_file(path, lambda tmp: self.idata.to_netcdf(str(tmp)), by="fit")
 
     @classmethod

@@ -60,9 +60,6 @@ def _resolve_funnel(raw: dict, base: Path, lines: LineMap, label: str) -> list[P
     return problems
 
 
-_FITS: dict[tuple[str, int, int], Any] = {}
-
-
 def _resolve_fit(raw: dict, base: Path) -> tuple[Any, list[Problem]]:
     """Load the fit a scenario names in ``fit:`` and put its funnel (posterior means) in
     ``raw["funnel"]``. Returns ``(fit or None, problems)``."""
@@ -83,18 +80,14 @@ def _resolve_fit(raw: dict, base: Path) -> tuple[Any, list[Problem]]:
     from funnelsim.inference.fitted import FittedFunnel
 
     path = Path(ref) if Path(ref).is_absolute() else base / ref
-    try:
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-        fit = _FITS.get(key) or FittedFunnel.load(path)
-        _FITS.clear()  # keep one: a scenario is loaded, then run
-        _FITS[key] = fit
-    except FileNotFoundError:
+    if not path.is_file():
         return None, [
             Problem(
                 ("fit",), f"fit file not found: {ref}", "paths are relative to the scenario file"
             )
         ]
+    try:
+        fit = FittedFunnel.load(path)
     except FunnelsimError as exc:
         return None, [Problem(("fit",), str(exc), "paths are relative to the scenario file")]
     raw["funnel"] = fit.funnel_spec()
@@ -147,6 +140,14 @@ def collect_problems(
 ) -> list[Problem]:
     """Every problem in the parsed scenario ``raw``, located (plus ``found`` ones, e.g.
     duplicate keys seen while reading)."""
+    return _collect(raw, base, lines, label, found)[0]
+
+
+def _collect(
+    raw: Any, base: Path, lines: LineMap, label: str, found: Sequence[Problem] = ()
+) -> tuple[list[Problem], Any]:
+    """:func:`collect_problems`, and the fit the scenario names (None without one); a
+    fit replaces ``raw["funnel"]`` by its funnel."""
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else f"a {type(raw).__name__}"
         return list(found) + [
@@ -157,19 +158,17 @@ def collect_problems(
                 file=label,
                 line=1,
             )
-        ]
+        ], None
     fit, fit_problems = _resolve_fit(raw, base)
     problems = list(found) + fit_problems + _resolve_funnel(raw, base, lines, label)
     if fit_problems and "funnel" not in raw:
-        return sorted(
-            dict.fromkeys(_locate(p, lines, label) for p in problems),
-            key=lambda p: (p.file != label, p.file or "", p.line or 0),
-        )
+        located = dict.fromkeys(_locate(p, lines, label) for p in problems)
+        return sorted(located, key=lambda p: (p.file != label, p.file or "", p.line or 0)), fit
     checked = plan_problems(raw, base, label)
     if isinstance(raw.get("funnel"), str):  # unresolved reference, reported above
         checked = [p for p in checked if p.path[:1] != ("funnel",)]
     unique = list(dict.fromkeys(_locate(p, lines, label) for p in problems + checked))
-    return sorted(unique, key=lambda p: (p.file != label, p.file or "", p.line or 0))
+    return sorted(unique, key=lambda p: (p.file != label, p.file or "", p.line or 0)), fit
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -185,14 +184,12 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     label = str(path)
     raw, lines, duplicates = read_yaml_with_problems(path, label=label)
-    problems = collect_problems(raw, path.parent, lines, label, duplicates)
+    problems, fit = _collect(raw, path.parent, lines, label, duplicates)
     if problems:
         raise ScenarioError(problems, label)
     scenario = Scenario.model_validate(raw)
     scenario._source = path
-    if scenario.fit is not None:
-        fit, _ = _resolve_fit({"fit": scenario.fit}, path.parent)
-        scenario._fit = fit
+    scenario._fit = fit
     scenario._lines = lines
     return scenario
 
