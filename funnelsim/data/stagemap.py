@@ -16,6 +16,7 @@ from funnelsim.scenario.yamlio import read_yaml
 __all__ = [
     "EVENT_COLUMNS",
     "SNAPSHOT_COLUMNS",
+    "COUNT_COLUMNS",
     "IGNORE",
     "parse_columns",
     "read_stage_map",
@@ -37,36 +38,47 @@ SNAPSHOT_COLUMNS: dict[str, bool] = {
     "stage": True,
     "segment": False,
 }
+#: canonical columns of aggregate funnel counts (``kind`` defaults to entries)
+COUNT_COLUMNS: dict[str, bool] = {
+    "period": True,
+    "stage": True,
+    "count": True,
+    "kind": False,
+    "segment": False,
+}
+_CANON = {"events": EVENT_COLUMNS, "snapshots": SNAPSHOT_COLUMNS, "counts": COUNT_COLUMNS}
+_EXAMPLE = {
+    "events": "customer_id=user,timestamp=ts,stage=event",
+    "snapshots": "customer_id=lead,date=as_of,stage=status",
+    "counts": "period=week,stage=metric,count=value",
+}
 #: a stage-map value that drops the row silently (as does ``null``)
 IGNORE = "ignore"
 
 
 def columns_hint(kind: str = "events") -> str:
     """The ``--columns`` syntax, for hints."""
-    canon = EVENT_COLUMNS if kind == "events" else SNAPSHOT_COLUMNS
-    example = (
-        "customer_id=user,timestamp=ts,stage=event"
-        if kind == "events"
-        else ("customer_id=lead,date=as_of,stage=status")
-    )
+    canon, example = _CANON[kind], _EXAMPLE[kind]
     return f"map your columns with --columns {example} (canonical names: {', '.join(canon)})"
 
 
 def parse_columns(text: str | Mapping[str, str] | None, kind: str = "events") -> dict[str, str]:
     """Canonical column name → the user's column, from ``"canonical=theirs,..."``.
 
-    ``kind`` is ``"events"`` or ``"snapshots"``. An unknown canonical name, a pair without
+    ``kind`` is ``"events"``, ``"snapshots"`` or ``"counts"``. An unknown canonical name, a pair without
     ``=``, or a canonical name given twice raises :class:`ScenarioError`.
 
     >>> parse_columns("date=as_of", kind="snapshots")
     {'date': 'as_of'}
+    >>> parse_columns("period=week,count=value", kind="counts")
+    {'period': 'week', 'count': 'value'}
     >>> parse_columns("time=ts")
     Traceback (most recent call last):
     ...
     funnelsim.errors.ScenarioError: --columns: 1 problem
       - --columns: unknown column name 'time' (did you mean 'timestamp'?)
     """
-    canon = EVENT_COLUMNS if kind == "events" else SNAPSHOT_COLUMNS
+    canon = _CANON[kind]
     if text is None:
         return {}
     pairs: list[tuple[str, str]]
