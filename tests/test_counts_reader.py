@@ -43,7 +43,10 @@ def csv_of(df: pd.DataFrame) -> str:
     return df.to_csv(index=False)
 
 
-SPEND = "date,tv,social\n2023-12-25,70,0\n2024-01-01,140,7\n2024-01-08,0,14\n2024-01-15,7,0\n2024-01-22,0,0\n"
+SPEND = (
+    "date,tv,social\n2023-12-25,70,0\n2024-01-01,140,7\n2024-01-08,0,14\n2024-01-15,7,0\n"
+    "2024-01-22,0,0\n"
+)
 
 
 # ---------------------------------------------------------------- what a good file gives
@@ -98,7 +101,6 @@ def test_daily_spend_and_daily_counts(tmp_path):
 
 
 def test_daily_spend_rows_under_weekly_counts(tmp_path):
-    path = write(tmp_path / "counts.csv", csv_of(dashboard(occupancy=())))
     days = pd.date_range("2024-01-01", periods=28, freq="D")
     spend = pd.DataFrame({"date": days.date, "tv": np.arange(28.0) % 5 + 1})
     names, daily, start = read_count_spend(
@@ -127,6 +129,20 @@ def test_kind_defaults_to_entries_and_latent_stages(tmp_path):
     assert data.stages == ("awareness", "interest", "conversion")  # latent stages are modelled
     assert data.series == (("awareness", "entries"), ("conversion", "entries"))
     assert data.campaigns == () and data.spend.shape == (0, 28)
+
+
+def test_kind_is_read_loosely_and_spend_from_parquet(tmp_path):
+    df = dashboard().astype(str)
+    df.loc[df.kind == "entries", "kind"] = ["", " Entries"] * 6
+    spend = pd.read_csv(write(tmp_path / "spend.csv", SPEND), parse_dates=["date"])
+    spend.to_parquet(tmp_path / "spend.parquet", index=False)
+    path = write(tmp_path / "counts.csv", csv_of(df))
+    data = load_counts(path, tmp_path / "spend.parquet", stages=STAGES)
+    want = load_counts(write(tmp_path / "c2.csv", csv_of(dashboard())), tmp_path / "spend.csv",
+                       stages=STAGES)  # fmt: skip
+    assert data.series == want.series and data.campaigns == want.campaigns
+    np.testing.assert_array_equal(data.counts, want.counts)
+    np.testing.assert_array_equal(data.spend, want.spend)
 
 
 def test_head_keeps_spend_whole(tmp_path):
@@ -196,13 +212,13 @@ GOOD = dashboard()
         (
             csv_of(edit(GOOD, 5, count="1,234")),
             "1 count(s) are written with thousands separators: row 7 ('1,234')",
-            "1234, not 1,234",
+            "plain numbers: 1234, not 1,234",
             7,
         ),
         (
             csv_of(GOOD.astype(str)).replace("interest,1003,", "interest,1,003,"),
             "1 count(s) are written with thousands separators: row 9 ('1,003')",
-            "1234, not 1,234",
+            "plain numbers: 1234, not 1,234",
             9,
         ),
         (
@@ -419,7 +435,7 @@ def spend_error(tmp_path: Path, spend: str | None, name: str = "spend.csv", **kw
         (
             "date,tv\n2024-01-01,1\n2024-01-04,1\n2024-01-07,1\n",
             "the spend rows are 3 days apart",
-            "one per period of the counts (7 days)",
+            "or one per period (7 days) on its start date",
             None,
         ),
         (

@@ -21,6 +21,15 @@ start date; its spend is spread evenly over the period's days).
 ('2023-12-25', (1, 21), [100.0, 200.0])
 >>> data.head(1).counts[0].tolist()
 [[120.0, 7.0]]
+
+Every fault is reported with its file, rows and a hint:
+
+>>> _ = (folder / "bad.csv").write_text("period,stage,count\\n2024-01-01,visit,-3\\n")
+>>> load_counts(folder / "bad.csv", stages=["visit", "buy"])
+Traceback (most recent call last):
+...
+funnelsim.errors.ScenarioError: .../bad.csv: 1 problem
+  - .../bad.csv:2: count: 1 count(s) are negative: row 2 ('-3') (counts are zero or more: ...)
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -45,10 +55,12 @@ __all__ = ["CountData", "KINDS", "read_counts", "read_count_spend", "load_counts
 
 #: the kinds of count, in the order of :attr:`CountData.series` within a stage
 KINDS = ("entries", "occupancy")
+_NS_DAY = 86_400 * 10**9
 _DAY = np.timedelta64(1, "D")
-_KIND_HINT = "entries: flows into the stage during the period; occupancy: people in it at the end"
-_GAP_HINT = "give a row for every period of every counted series (0 when nothing happened)"
-_LATENT_HINT = "list stages the dashboard does not count under `latent:` in the priors file"
+_DATE_HINT = "write YYYY-MM-DD, e.g. 2024-01-01"
+_KINDS = "entries: flows into the stage during the period; occupancy: people in it at the end"
+_GAPS = "give a row for every period of every counted series (0 when nothing happened)"
+_PLAIN = "write plain numbers, no currency signs or thousands separators: 1150.50, not $1,150.50"
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +93,38 @@ class CountData:
         return replace(self, dates=self.dates[:n_periods], counts=self.counts[:, :n_periods])
 
 
+class _Faults(list[Problem]):
+    """The problems found in one file, raised together by :meth:`check`."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def add(self, where: str | tuple[str, ...], message: str, hint: str, line: int | None = None,
+            file: bool = True) -> None:  # fmt: skip
+        path = (where,) if isinstance(where, str) else where
+        self.append(Problem(path, message, hint, self.label if file else None, line))
+
+    def rows(self, where: str | tuple[str, ...], rows: np.ndarray, mask: np.ndarray,
+             values: Sequence[object] | np.ndarray, message: str, hint: str) -> None:  # fmt: skip
+        """One problem for all rows where ``mask`` holds (none when it holds nowhere)."""
+        at = np.flatnonzero(mask)
+        if len(at):
+            shown = [(int(rows[k]), values[k]) for k in at[:5]]
+            more = f" (and {len(at) - 5} more)" if len(at) > 5 else ""
+            self.add(where, f"{len(at)} {message}: {shown_rows(shown)}{more}", hint, shown[0][0])
+
+    def fail(self, where: str | tuple[str, ...], message: str, hint: str, line: int | None = None,
+             file: bool = True) -> NoReturn:  # fmt: skip
+        self.add(where, message, hint, line, file)
+        self.check()
+        raise AssertionError  # unreachable: check raises
+
+    def check(self) -> None:
+        if self:
+            raise ScenarioError(self, self.label)
+
+
 def read_counts(
     path: str | Path,
     *,
@@ -96,68 +140,45 @@ def read_counts(
     :class:`ScenarioError` naming the file and rows (CSV rows count the header as row 1).
     """
     path = Path(path)
-    label = str(path)
-    canon = parse_columns(columns, "counts")
-    table, first_row = _table(path, canon, label)
+    found = _Faults(str(path))
+    table, first_row = _table(path, parse_columns(columns, "counts"), found.label)
     rows = np.arange(first_row, first_row + table.num_rows)
     funnel = [s for s in stages if s != LOST]
-    problems = [
-        Problem(
-            ("latent",), f"latent stage {s!r} is not a stage of the funnel", did_you_mean(s, funnel)
-        )
-        for s in latent
-        if s not in funnel
-    ]
+    for s in (s for s in latent if s not in funnel):  # a fault of the priors file
+        what = f"latent stage {s!r} is not a stage of the funnel"
+        found.add("latent", what, did_you_mean(s, funnel), file=False)
     ns, bad = to_ns(table.column("period"))
-    bad = bad | (ns % (86_400 * 10**9) != 0)  # a date-time is not the start of a period
+    bad = bad | (ns % _NS_DAY != 0)  # a date-time is not the start of a period
     texts = table.column("period").cast(pa.string()).to_pylist()
-    problems += _listed(
-        ("period",), rows, bad, texts, "period date(s) could not be read",
-        "write the date each period starts as YYYY-MM-DD, e.g. 2024-01-01", label,
-    )  # fmt: skip
-    count, count_problems = _counts(table.column("count"), rows, label)
-    problems += count_problems
+    found.rows("period", rows, bad, texts, "period date(s) could not be read", _DATE_HINT)
+    count = _counts(table.column("count"), rows, found)
     stage = np.array([s.strip() for s in _text(table, "stage", "")], dtype=object)
     for name in dict.fromkeys(s for s in stage if s not in funnel):
+        what = (
+            f"row(s) have stage {name!r}, which is not a stage of the funnel ({', '.join(funnel)})"
+        )
         hint = (
             "`lost` is not counted: drop its rows" if name == LOST else did_you_mean(name, funnel)
         )
-        problems += _listed(
-            ("stage",), rows, stage == name, stage, f"row(s) have stage {name!r}, "
-            f"which is not a stage of the funnel ({', '.join(funnel)})", hint, label,
-        )  # fmt: skip
-    kind = np.array([k.strip().lower() or "entries" for k in _text(table, "kind", "")], object)
+        found.rows("stage", rows, stage == name, stage, what, hint)
+    kind = np.array([k.strip().lower() or KINDS[0] for k in _text(table, "kind", "")], object)
     for name in dict.fromkeys(k for k in kind if k not in KINDS):
-        problems += _listed(
-            ("kind",), rows, kind == name, kind, f"row(s) have kind {name!r}, which is "
-            "neither entries nor occupancy", f"{did_you_mean(name, KINDS)}; {_KIND_HINT}", label,
-        )  # fmt: skip
+        what = f"row(s) have kind {name!r}, which is neither entries nor occupancy"
+        found.rows("kind", rows, kind == name, kind, what, f"{did_you_mean(name, KINDS)}; {_KINDS}")
     segment = np.array([s.strip() for s in _text(table, "segment", "all")], dtype=object)
-    problems += _listed(
-        ("segment",), rows, segment == "", segment, "row(s) have no segment",
-        "give every row its segment, or drop the segment column", label,
-    )  # fmt: skip
-    if problems:
-        raise ScenarioError(problems, label)
-    df = pd.DataFrame(
-        {
-            "period": pd.to_datetime(ns),
-            "stage": stage,
-            "kind": kind,
-            "segment": segment,
-            "count": count,
-            "row": rows,
-        }
-    )
-    problems = _coverage(df, funnel, latent, label) + _duplicates(df, label) + _grid(df, label)
-    if problems:
-        raise ScenarioError(problems, label)
-    order = {s: k for k, s in enumerate(funnel)}
-    seg_order = {s: k for k, s in enumerate(dict.fromkeys(df["segment"]))}
-    df = df.assign(
-        _s=df["stage"].map(order), _k=df["kind"].map(KINDS.index), _g=df["segment"].map(seg_order)
-    )
-    df = df.sort_values(["_s", "_k", "_g", "period"], kind="stable")
+    hint = "give every row its segment, or drop the segment column"
+    found.rows("segment", rows, segment == "", segment, "row(s) have no segment", hint)
+    found.check()
+    df = pd.DataFrame({"period": pd.to_datetime(ns), "stage": stage, "kind": kind})
+    df = df.assign(segment=segment, count=count, row=rows)
+    _coverage(df, funnel, latent, found)
+    _duplicates(df, found)
+    _grid(df, found)
+    found.check()
+    rank = {"stage": funnel, "kind": KINDS, "segment": list(dict.fromkeys(segment))}
+    order = {c: {v: k for k, v in enumerate(values)} for c, values in rank.items()}
+    by = ["stage", "kind", "segment", "period"]
+    df = df.sort_values(by, key=lambda c: c.map(order[c.name]) if c.name in order else c)
     return df[["period", "stage", "kind", "segment", "count"]].reset_index(drop=True)
 
 
@@ -176,60 +197,49 @@ def read_count_spend(
     declares: a spend column not among them, or one of them without a column, is an error.
     """
     path = Path(path)
-    label = str(path)
-    header, body, first_row = _spend_table(path, label)
+    found = _Faults(str(path))
+    header, body, first_row = _spend_table(path, found)
     if "date" not in header:
         close = difflib.get_close_matches("date", header, n=1, cutoff=0.5)
-        hint = f"rename {close[0]!r} to `date`" if close else ""
-        raise _error(
-            ("date",), f"no `date` column (the file has: {', '.join(header)})",
-            hint or "the first row names the columns: date,<campaign>,<campaign>...", label, 1,
-        )  # fmt: skip
+        hint = f"rename {close[0]!r} to `date`" if close else "name the columns date,<campaign>,..."
+        found.fail("date", f"no `date` column (the file has: {', '.join(header)})", hint, 1)
     names = [h for h in header if h and h != "date"]
     if not names:
-        raise _error(
-            ("columns",), "no campaign columns", "add one column of spend per campaign", label, 1
-        )
-    problems = _campaign_names(names, campaigns, label) if campaigns is not None else []
+        found.fail("columns", "no campaign columns", "add a column of spend per campaign", 1)
+    if campaigns is not None:
+        _campaign_names(names, campaigns, found)
     rows = np.arange(first_row, first_row + len(body))
-    formatted = np.array([len(r) > len(header) for r in body], dtype=bool)
-    cells = [dict(zip(header, r)) for r in body]
-    ns, bad = to_ns(pa.array([c.get("date", "").strip() for c in cells], pa.string()))
-    bad = bad | ((ns % (86_400 * 10**9) != 0) & ~formatted)
-    problems += _listed(
-        ("date",), rows, bad & ~formatted, [c.get("date", "") for c in cells],
-        "date(s) could not be read", "write YYYY-MM-DD, e.g. 2024-01-01", label,
-    )  # fmt: skip
-    problems += _listed(
-        ("spend",), rows, formatted, [",".join(r) for r in body], "row(s) have more cells than "
-        "columns: numbers written with thousands separators?", _PLAIN, label,
-    )  # fmt: skip
+    wide = np.array([len(r) > len(header) for r in body], dtype=bool)
+    cells = [dict(zip(header, r)) for r in body] if body else []
+    text = [c.get("date", "").strip() for c in cells]
+    ns, bad = to_ns(pa.array(text, pa.string()))
+    bad = (bad | (ns % _NS_DAY != 0)) & ~wide
+    found.rows("date", rows, bad, text, "date(s) could not be read", _DATE_HINT)
+    message = "row(s) have more cells than the header: numbers written with separators?"
+    found.rows("spend", rows, wide, [",".join(r) for r in body], message, _PLAIN)
     values = np.full((len(names), len(body)), np.nan)
     for c, name in enumerate(names):
-        text = [cell.get(name, "").strip() for cell in cells]
-        got = [None if f else _number(t) for t, f in zip(text, formatted)]
-        values[c] = [np.nan if v is None else v for v in got]
-        none = np.array([v is None for v in got]) & ~formatted
-        dressed = np.array([_dressed(t) for t in text])
+        cell = [r.get(name, "").strip() for r in cells]
+        values[c] = [np.nan if f or (v := _number(t)) is None else v for t, f in zip(cell, wide)]
+        none = np.isnan(values[c]) & ~wide
+        dressed = np.array([_dressed(t) for t in cell], dtype=bool)
         for mask, what, hint in (
             (none & dressed, "written with currency signs or separators", _PLAIN),
             (none & ~dressed, "not numbers", "use plain numbers, 0 for no spend"),
             (values[c] < 0, "negative", "spend is zero or more"),
         ):
-            problems += _listed(
-                ("spend", name), rows, mask, text, f"value(s) in column {name!r} are {what}", hint, label
-            )  # fmt: skip
-    day = (ns // (86_400 * 10**9)).astype("datetime64[D]")
-    if not bad.any() and not formatted.any():
-        seen = pd.Series(rows).groupby(day).agg(list)
-        twice = [(r[1], str(pd.Timestamp(d).date())) for d, r in seen.items() if len(r) > 1]
-        problems += _listed(
-            ("date",), np.array([r for r, _ in twice]), np.ones(len(twice), bool),
-            [t for _, t in twice], "date(s) appear twice", "give one row per date", label,
-        )  # fmt: skip
-    if problems:
-        raise ScenarioError(problems, label)
-    return _daily(names, values, day, rows, dates, period_days, label)
+            found.rows(
+                ("spend", name), rows, mask, cell, f"value(s) in column {name!r} are {what}", hint
+            )
+    day = (ns // _NS_DAY).astype("datetime64[D]")
+    if not (bad | wide).any():
+        first = pd.Series(rows).groupby(day).transform("first").to_numpy()
+        hint = "give one row per date"
+        found.rows(
+            "date", rows, first != rows, day.astype(str).tolist(), "date(s) appear twice", hint
+        )
+    found.check()
+    return _daily(names, values, day, rows, dates, period_days, found)
 
 
 def load_counts(
@@ -241,82 +251,35 @@ def load_counts(
     latent: Sequence[str] = (),
     campaigns: Sequence[str] | None = None,
 ) -> CountData:
-    """Read and check the counts file (and the spend file) into :class:`CountData`."""
+    """Read and check the counts file (and the spend file) into :class:`CountData`.
+
+    ``campaigns`` are the names a priors file declares (checked against the spend
+    columns); declaring campaigns without a spend file is an error.
+    """
     df = read_counts(counts_path, stages=stages, columns=columns, latent=latent)
     dates = pd.DatetimeIndex(sorted(df["period"].unique()))
     period_days = int((dates[1] - dates[0]) / pd.Timedelta(days=1))
-    funnel = tuple(s for s in stages if s != LOST)
     segments = tuple(dict.fromkeys(df["segment"]))
     series = tuple(dict.fromkeys(zip(df["stage"], df["kind"])))
     wide = df.pivot(index=["segment", "period"], columns=["stage", "kind"], values="count")
-    wide = wide.reindex(
-        index=pd.MultiIndex.from_product([segments, dates]),
-        columns=pd.MultiIndex.from_tuples(series),
-    )
+    wide = wide.reindex(pd.MultiIndex.from_product([segments, dates]))[list(series)]
     counts = wide.to_numpy(np.float64).reshape(len(segments), len(dates), len(series))
+    names: tuple[str, ...] = ()
+    spend, start = np.zeros((0, len(dates) * period_days)), dates[0]
     if spend_path is not None:
         names, spend, start = read_count_spend(
             spend_path, dates=dates, period_days=period_days, campaigns=campaigns
         )
     elif campaigns:
-        raise ScenarioError(
-            [
-                Problem(
-                    ("--spend",),
-                    f"the priors file declares campaigns ({', '.join(campaigns)}) but no spend "
-                    "file is given",
-                    "give the spend table with --spend SPEND.csv",
-                )
-            ],
-            str(counts_path),
+        what = f"the priors file declares campaigns ({', '.join(campaigns)}) but no spend file"
+        _Faults(str(counts_path)).fail(
+            "--spend", what, "give it with --spend SPEND.csv", file=False
         )
-    else:
-        names, spend, start = (), np.zeros((0, len(dates) * period_days)), dates[0]
+    funnel = tuple(s for s in stages if s != LOST)
+    file = Path(counts_path).name
     return CountData(
-        dates,
-        period_days,
-        funnel,
-        segments,
-        series,
-        counts,
-        names,
-        spend,
-        start,
-        Path(counts_path).name,
+        dates, period_days, funnel, segments, series, counts, names, spend, start, file
     )
-
-
-_PLAIN = (
-    "write plain numbers without currency signs or thousands separators: 1150.50, not $1,150.50"
-)
-
-
-def _error(
-    path: tuple[str | int, ...], message: str, hint: str, label: str, line: int | None = None
-) -> ScenarioError:
-    return ScenarioError([Problem(path, message, hint, file=label, line=line)], label)
-
-
-def _listed(
-    path: tuple[str | int, ...],
-    rows: np.ndarray,
-    mask: np.ndarray,
-    values: Sequence[object],
-    message: str,
-    hint: str,
-    label: str,
-) -> list[Problem]:
-    """One problem for all rows where ``mask`` holds (none when it holds nowhere)."""
-    where = np.flatnonzero(mask)
-    if not len(where):
-        return []
-    found = [(int(rows[k]), values[k]) for k in where[:5]]
-    more = f" (and {len(where) - 5} more)" if len(where) > 5 else ""
-    return [
-        Problem(
-            path, f"{len(where)} {message}: {shown_rows(found)}{more}", hint, label, found[0][0]
-        )
-    ]
 
 
 def _table(path: Path, canon: Mapping[str, str], label: str) -> tuple[pa.Table, int]:
@@ -341,7 +304,7 @@ def _rejoin(path: Path, canon: Mapping[str, str]) -> pa.Table | None:
     except (OSError, UnicodeDecodeError, csv.Error, ValueError):
         return None
     theirs = {c: canon.get(c, c) for c in COUNT_COLUMNS}
-    if theirs["count"] not in header or any(theirs[c] not in header for c in ("period", "stage")):
+    if any(theirs[c] not in header for c in ("period", "stage", "count")):
         return None
     at, width, rejoined = header.index(theirs["count"]), len(header), False
     for k, row in enumerate(body):
@@ -352,17 +315,13 @@ def _rejoin(path: Path, canon: Mapping[str, str]) -> pa.Table | None:
             joined = ",".join(row[at : at + extra + 1])
             if not _dressed(joined.strip()):
                 return None
-            row = row[:at] + [joined] + row[at + extra + 1 :]
-            rejoined = True
-        body[k] = row
+            body[k], rejoined = row[:at] + [joined] + row[at + extra + 1 :], True
     if not rejoined:
         return None
-    cols = {
-        c: [r[header.index(theirs[c])] if r else "" for r in body]
-        for c in theirs
-        if theirs[c] in header
-    }
-    return pa.table({c: pa.array(v, pa.string()) for c, v in cols.items()})
+    use = {c: header.index(theirs[c]) for c in theirs if theirs[c] in header}
+    return pa.table(
+        {c: pa.array([r[i] if r else "" for r in body], pa.string()) for c, i in use.items()}
+    )
 
 
 def _text(table: pa.Table, name: str, default: str) -> list[str]:
@@ -371,271 +330,182 @@ def _text(table: pa.Table, name: str, default: str) -> list[str]:
     return [str(v) for v in table.column(name).cast(pa.string()).fill_null("").to_pylist()]
 
 
-def _counts(
-    column: pa.ChunkedArray, rows: np.ndarray, label: str
-) -> tuple[np.ndarray, list[Problem]]:
-    """Counts as floats, and the rows that are not whole numbers of zero or more."""
+def _counts(column: pa.ChunkedArray, rows: np.ndarray, found: _Faults) -> np.ndarray:
+    """Counts as floats; rows that are not whole numbers of zero or more go to ``found``."""
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        got = [None if v is None else float(v) for v in column.to_pylist()]
         texts = [str(v) for v in column.to_pylist()]
+        value = column.to_numpy().astype(float)
     else:
         texts = [str(v or "").strip() for v in column.cast(pa.string()).to_pylist()]
-        got = [_number(t) for t in texts]
-    value = np.array([np.nan if v is None else v for v in got])
+        value = np.array([np.nan if (v := _number(t)) is None else v for t in texts])
     missing = np.isnan(value)
-    dressed = missing & np.array([_dressed(t) for t in texts])
-    bits = [
-        (dressed, "count(s) are written with thousands separators", "write plain whole numbers: 1234, not 1,234 or 1.234"),
-        (missing & ~dressed, "count(s) are not numbers", "write whole numbers such as 1234 (0 when nothing was counted)"),
-        (~missing & (value != np.round(value)), "count(s) are not whole numbers", "counts are whole numbers of people (1.234 for 1234? write 1234)"),
-        (value < 0, "count(s) are negative", "counts are zero or more: check these rows (a correction entered as a negative count?)"),
-    ]  # fmt: skip
-    problems = [
-        p for m, what, hint in bits for p in _listed(("count",), rows, m, texts, what, hint, label)
-    ]
-    return value, problems
+    dressed = missing & np.array([_dressed(t) for t in texts], dtype=bool)
+    for mask, what, hint in (
+        (dressed, "written with thousands separators", "write plain numbers: 1234, not 1,234"),
+        (missing & ~dressed, "not numbers", "write whole numbers such as 1234 (0 for none)"),
+        (~missing & (value != np.round(value)), "not whole numbers", "counts are whole numbers of "
+         "people (1.234 meant as 1234? write 1234)"),
+        (value < 0, "negative", "counts are zero or more: is a correction entered as a count?"),
+    ):  # fmt: skip
+        found.rows("count", rows, mask, texts, f"count(s) are {what}", hint)
+    return value
 
 
-def _coverage(
-    df: pd.DataFrame, funnel: list[str], latent: Sequence[str], label: str
-) -> list[Problem]:
+def _coverage(df: pd.DataFrame, funnel: list[str], latent: Sequence[str], found: _Faults) -> None:
+    """Every funnel stage counted unless latent; no latent stage counted."""
     counted = set(df["stage"])
     missing = [s for s in funnel if s not in counted and s not in latent]
-    problems = []
     if missing:
-        problems.append(
-            Problem(
-                ("stage",),
-                f"funnel stage(s) {', '.join(map(repr, missing))} have no counts (the file counts "
-                f"{', '.join(s for s in funnel if s in counted)})",
-                f"{_LATENT_HINT} (e.g. `latent: [{', '.join(missing)}]`), or add their counts",
-                file=label,
-            )
-        )
-    for s in latent:
-        if s in counted:
-            problems += _listed(
-                ("latent",), df["row"].to_numpy(), (df["stage"] == s).to_numpy(), df["stage"].tolist(),
-                f"row(s) count stage {s!r}, which the priors file lists under `latent:`",
-                "remove it from `latent:` (the stage is counted), or drop its rows", label,
-            )  # fmt: skip
-    return problems
+        what = f"funnel stage(s) {', '.join(map(repr, missing))} have no counts (the file counts "
+        hint = "list stages the dashboard does not count under `latent:` in the priors file"
+        what += ", ".join(s for s in funnel if s in counted) + ")"
+        found.add("stage", what, f"{hint} (e.g. `latent: [{', '.join(missing)}]`) or add counts")
+    rows, stage = df["row"].to_numpy(), df["stage"].to_numpy()
+    for s in (s for s in latent if s in counted):
+        what = f"row(s) count stage {s!r}, which the priors file lists under `latent:`"
+        hint = "remove it from `latent:` (the stage is counted), or drop its rows"
+        found.rows("latent", rows, stage == s, stage, what, hint)
 
 
-def _duplicates(df: pd.DataFrame, label: str) -> list[Problem]:
+def _duplicates(df: pd.DataFrame, found: _Faults) -> None:
     keys = ["period", "stage", "kind", "segment"]
-    dup = df[df.duplicated(keys, keep=False)]
-    if dup.empty:
-        return []
-    groups = list(dup.groupby(keys, sort=False)["row"])
-    shown = "; ".join(
-        f"rows {', '.join(map(str, r))} ({p:%Y-%m-%d}, {s}, {k}, {g})"
-        for (p, s, k, g), r in groups[:3]
-    )
-    more = f" (and {len(groups) - 3} more)" if len(groups) > 3 else ""
-    return [
-        Problem(
-            ("rows",),
-            f"{len(groups)} (period, stage, kind, segment) combination(s) appear on several rows: "
-            f"{shown}{more}",
-            "give one row per period, stage, kind and segment (add up parts of one count first)",
-            label,
-            int(groups[0][1].min()),
-        )
-    ]
+    groups = list(df[df.duplicated(keys, keep=False)].groupby(keys, sort=False)["row"])
+    if groups:
+        shown = "; ".join(f"rows {', '.join(map(str, r))} ({p:%Y-%m-%d}, {s}, {k}, {g})"
+                          for (p, s, k, g), r in groups[:3])  # fmt: skip
+        more = f" (and {len(groups) - 3} more)" if len(groups) > 3 else ""
+        what = f"{len(groups)} (period, stage, kind, segment) combination(s) appear on several rows"
+        hint = "give one row per period, stage, kind and segment (add up parts of one count first)"
+        found.add("rows", f"{what}: {shown}{more}", hint, int(groups[0][1].min()))
 
 
-def _grid(df: pd.DataFrame, label: str) -> list[Problem]:
+def _grid(df: pd.DataFrame, found: _Faults) -> None:
     """Periods evenly spaced by 1 or 7 days, without gaps, in every series."""
     periods = np.unique(df["period"].to_numpy()).astype("datetime64[D]")
     if len(periods) < 2:
-        return [
-            Problem(
-                ("period",), f"only one period ({periods[0]})", "give at least two periods", label
-            )
-        ]
-    step = int(np.argmax(np.bincount((np.diff(periods) // _DAY).astype(int))))
+        return found.add("period", f"only one period ({periods[0]})", "give at least two periods")
+    step = _step(periods)
     if step not in (1, 7):
         what = "monthly" if 28 <= step <= 31 else f"{step} days apart"
-        return [
-            Problem(
-                ("period",),
-                f"the periods are {what} (e.g. {periods[0]} then {periods[0] + step * _DAY}): "
-                "funnelsim reads daily or weekly counts",
-                "give one row per day or per week, on the date the period starts",
-                label,
-            )
-        ]
+        eg = f"(e.g. {periods[0]} then {periods[0] + step * _DAY})"
+        hint = "give one row per day or per week, on the date the period starts"
+        return found.add("period", f"the periods are {what} {eg}: funnelsim reads daily or "
+                         "weekly counts", hint)  # fmt: skip
     unit = "day" if step == 1 else "week"
     day = df["period"].to_numpy().astype("datetime64[D]")
     off = (((day - periods[0]) // _DAY) % step != 0) & ~pd.Series(day).duplicated().to_numpy()
     if off.any():
-        return _listed(
-            ("period",), df["row"].to_numpy(), off, [str(d) for d in day],
-            f"period date(s) are not a whole number of weeks after the first ({periods[0]})",
-            "weekly periods all start on the same weekday: give each period's start date", label,
-        )  # fmt: skip
+        what = f"period date(s) are not a whole number of weeks after the first ({periods[0]})"
+        hint = "weekly periods all start on the same weekday: give each period's start date"
+        return found.rows("period", df["row"].to_numpy(), off, day.astype(str).tolist(), what, hint)
     grid = np.arange(periods[0], periods[-1] + _DAY, step * _DAY)
     gone = np.setdiff1d(grid, periods)
-    problems = []
     if len(gone):
-        problems.append(
-            Problem(
-                ("period",),
-                f"the periods have gaps: no rows at all for {len(gone)} {unit}(s): {_dates(gone)}",
-                _GAP_HINT,
-                label,
-            )
-        )
+        what = f"the periods have gaps: no rows at all for {len(gone)} {unit}(s): {_dates(gone)}"
+        found.add("period", what, _GAPS)
     have = df.assign(day=day).groupby(["segment", "stage", "kind"], sort=False)["day"].agg(set)
     for g in dict.fromkeys(df["segment"]):
         for s, k in dict.fromkeys(zip(df["stage"], df["kind"])):
             lack = [d for d in grid if d not in gone and d not in have.get((g, s, k), set())]
             if lack:
-                seg = f" (segment {g})" if g != "all" else ""
-                problems.append(
-                    Problem(
-                        ("rows",),
-                        f"series {s} {k}{seg} has no rows for {len(lack)} of the {len(grid)} "
-                        f"{unit}s: {_dates(np.array(lack))}",
-                        _GAP_HINT,
-                        label,
-                    )
-                )
-    return problems
+                what = f"series {s} {k}" + (f" (segment {g})" if g != "all" else "")
+                what += f" has no rows for {len(lack)} of the {len(grid)} {unit}s"
+                found.add("rows", f"{what}: {_dates(np.array(lack))}", _GAPS)
+    return None
+
+
+def _step(days: np.ndarray) -> int:
+    """The most common spacing of sorted days, in days."""
+    return int(np.argmax(np.bincount((np.diff(days) // _DAY).astype(int))))
 
 
 def _dates(days: np.ndarray) -> str:
     return ", ".join(str(d) for d in days[:3]) + (" …" if len(days) > 3 else "")
 
 
-def _campaign_names(names: list[str], campaigns: Sequence[str], label: str) -> list[Problem]:
+def _campaign_names(names: list[str], campaigns: Sequence[str], found: _Faults) -> None:
     """A spend column that is not a declared campaign (a typo pairs it with the campaign it
     names, reported once), and declared campaigns without a column."""
     absent = [c for c in campaigns if c not in names]
-    problems = []
     for name in (n for n in names if n not in campaigns):
         close = difflib.get_close_matches(name, absent, n=1, cutoff=0.6)
         absent = [c for c in absent if c not in close]
         hint = f"did you mean {close[0]!r}?" if close else did_you_mean(name, campaigns)
-        problems.append(
-            Problem(
-                ("spend", name),
-                f"spend column {name!r} is not a campaign of the priors file ({', '.join(campaigns)})",
-                f"{hint}; declare it under `campaigns:` in the priors file, or drop the column",
-                label,
-                1,
-            )
-        )
-    problems += [
-        Problem(
-            ("spend", c),
-            f"campaign {c!r} of the priors file has no spend column",
-            f"add a column {c} (spend per day or per period), or remove it from the priors file",
-            label,
-            1,
-        )
-        for c in absent
-    ]
-    return problems
+        what = f"spend column {name!r} is not a campaign of the priors file"
+        hint += "; declare it under `campaigns:` in the priors file, or drop the column"
+        found.add(("spend", name), f"{what} ({', '.join(campaigns)})", hint, 1)
+    for c in absent:
+        hint = f"add a column {c} (spend per day or per period), or remove it from the priors file"
+        found.add(("spend", c), f"campaign {c!r} of the priors file has no spend column", hint, 1)
 
 
-def _spend_table(path: Path, label: str) -> tuple[list[str], list[list[str]], int]:
+def _spend_table(path: Path, found: _Faults) -> tuple[list[str], list[list[str]], int]:
     """Header, rows (as text, trailing empty cells dropped) and the first row's number."""
     if not path.is_file():
-        raise _error(("--spend",), f"spend file not found: {label}", "check the path", label)
+        found.fail("--spend", f"spend file not found: {path}", "check the path")
     try:
         if path.suffix.lower() == ".parquet":
-            frame = pd.read_parquet(path)
-            header = [str(c) for c in frame.columns]
-            body = [
-                ["" if pd.isna(v) else str(v) for v in r] for r in frame.itertuples(index=False)
-            ]
-            first = 1
+            frame = pd.read_parquet(path).astype(object)
+            header, first = [str(c) for c in frame.columns], 1
+            body = [["" if pd.isna(v) else str(v) for v in r] for r in frame.itertuples(False)]
         else:
             with path.open(newline="", encoding="utf-8-sig") as handle:
                 header, *body = list(csv.reader(handle)) or [[]]
             first = 2
     except (OSError, UnicodeDecodeError, csv.Error, ValueError, pa.ArrowException) as exc:
-        raise _error(
-            (), f"cannot read the file: {exc}", "save it as UTF-8 CSV or Parquet", label
-        ) from None
+        found.fail("file", f"cannot read the file: {exc}", "save it as UTF-8 CSV or Parquet")
     header = [h.strip() for h in header]
     if len(header) == 1 and ";" in header[0]:
-        raise _error((), f"the file looks semicolon-separated (its first row is {header[0]!r})",
-                     "save it as comma-separated CSV", label, 1)  # fmt: skip
+        what = f"the file looks semicolon-separated (its first row is {header[0]!r})"
+        found.fail("file", what, "save it as comma-separated CSV", 1)
     for k, row in enumerate(body):
         while len(row) > len(header) and not row[-1].strip():
             row = row[:-1]
         body[k] = row
-    keep = [(k, r) for k, r in enumerate(body) if any(c.strip() for c in r)]
+    keep = [k for k, r in enumerate(body) if any(c.strip() for c in r)]
     if not header or not keep:
-        raise _error(
-            (), "the spend file has no rows", "one row per day or period: date,<campaign>...", label
+        found.fail(
+            "file", "the spend file has no rows", "one row per day or period: date,<campaign>"
         )
-    if keep[-1][0] + 1 - keep[0][0] != len(keep):  # blank lines inside: keep numbering honest
-        raise _error((), "the spend file has blank rows", "remove the empty rows", label)
-    return header, [r for _, r in keep], first + keep[0][0]
+    if keep[-1] + 1 - keep[0] != len(keep):  # a blank line inside would shift row numbers
+        found.fail("file", "the spend file has blank rows", "remove the empty rows")
+    return header, [body[k] for k in keep], first + keep[0]
 
 
-def _daily(
-    names: list[str],
-    values: np.ndarray,
-    day: np.ndarray,
-    rows: np.ndarray,
-    dates: pd.DatetimeIndex,
-    period_days: int,
-    label: str,
-) -> tuple[tuple[str, ...], np.ndarray, pd.Timestamp]:
+def _daily(names: list[str], values: np.ndarray, day: np.ndarray, rows: np.ndarray,
+           dates: pd.DatetimeIndex, period_days: int, found: _Faults,
+           ) -> tuple[tuple[str, ...], np.ndarray, pd.Timestamp]:  # fmt: skip
     """Per-day spend from daily or per-period rows, from the first row to the counts' end."""
     first = dates[0].to_datetime64().astype("datetime64[D]")
     end = first + len(dates) * period_days * _DAY  # the day after the last period
     order = np.argsort(day)
     day, values, rows = day[order], values[:, order], rows[order]
-    step = (
-        int(np.argmax(np.bincount((np.diff(day) // _DAY).astype(int))))
-        if len(day) > 1
-        else period_days
-    )
+    step = _step(day) if len(day) > 1 else period_days
     if step not in (1, period_days):
-        raise _error(
-            ("date",), f"the spend rows are {step} days apart",
-            f"give one row per day, or one per period of the counts ({period_days} days) on its start date", label,
-        )  # fmt: skip
-    if step > 1:
-        off = ((day - first) // _DAY) % step != 0
-        if off.any():
-            raise ScenarioError(_listed(
-                ("date",), rows, off, [str(d) for d in day], f"date(s) are not the start of a "
-                f"period of the counts (they start on {first} and every {step} days)",
-                "give per-period spend on each period's start date, or one row per day", label,
-            ), label)  # fmt: skip
+        hint = f"give one row per day, or one per period ({period_days} days) on its start date"
+        found.fail("date", f"the spend rows are {step} days apart", hint)
+    what = f"date(s) are not the start of a period of the counts ({first} and every {step} days)"
+    hint = "give per-period spend on each period's start date, or one row per day"
+    found.rows(
+        "date", rows, ((day - first) // _DAY) % step != 0, day.astype(str).tolist(), what, hint
+    )
+    found.check()
     start = min(day[0], first)
-    keep = day < end
-    n_days = int((end - start) // _DAY)
-    spend = np.full((len(names), n_days), np.nan)
-    for k in np.flatnonzero(keep):
+    spend = np.full((len(names), int((end - start) // _DAY)), np.nan)
+    for k in np.flatnonzero(day < end):
         at = int((day[k] - start) // _DAY)
         spend[:, at : at + step] = values[:, k : k + 1] / step
     lack = np.arange(start, end, step * _DAY)[np.isnan(spend[0, ::step])]
     if len(lack):
-        what = "day" if step == 1 else "period"
-        raise _error(
-            ("date",), f"{len(lack)} {what}(s) have no spend row: {_dates(lack)}",
-            f"give a row for every {what} from {start} to {end - _DAY} (0 where a campaign did not run)", label,
-        )  # fmt: skip
-    within = spend[:, int((first - start) // _DAY) :]
-    idle = [n for n, total in zip(names, within.sum(axis=1)) if total == 0]
-    problems = [
-        Problem(
-            ("spend", n),
-            f"campaign {n!r} has zero spend in every period of the counts ({first} to {end - _DAY})",
-            "its effect cannot be learned: drop the column or add the weeks it ran",
-            label,
-            1,
+        what, last = ("day" if step == 1 else "period"), end - _DAY
+        hint = (
+            f"give a row for every {what} from {start} to {last} (0 where a campaign did not run)"
         )
-        for n in idle
-    ]
-    if problems:
-        raise ScenarioError(problems, label)
+        found.fail("date", f"{len(lack)} {what}(s) have no spend row: {_dates(lack)}", hint)
+    within = spend[:, int((first - start) // _DAY) :].sum(axis=1)
+    for name in (n for n, total in zip(names, within) if total == 0):
+        what = f"campaign {name!r} has zero spend in every period of the counts"
+        hint = "its effect cannot be learned: drop the column or add the weeks it ran"
+        found.add(("spend", name), f"{what} ({first} to {end - _DAY})", hint, 1)
+    found.check()
     return tuple(names), spend, pd.Timestamp(start)

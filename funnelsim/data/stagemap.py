@@ -65,8 +65,8 @@ def columns_hint(kind: str = "events") -> str:
 def parse_columns(text: str | Mapping[str, str] | None, kind: str = "events") -> dict[str, str]:
     """Canonical column name → the user's column, from ``"canonical=theirs,..."``.
 
-    ``kind`` is ``"events"``, ``"snapshots"`` or ``"counts"``. An unknown canonical name, a pair without
-    ``=``, or a canonical name given twice raises :class:`ScenarioError`.
+    ``kind`` is ``"events"``, ``"snapshots"`` or ``"counts"``. An unknown canonical name, a
+    pair without ``=``, or a canonical name given twice raises :class:`ScenarioError`.
 
     >>> parse_columns("date=as_of", kind="snapshots")
     {'date': 'as_of'}
