@@ -259,8 +259,8 @@ def load_counts(
     df = read_counts(counts_path, stages=stages, columns=columns, latent=latent)
     dates = pd.DatetimeIndex(sorted(df["period"].unique()))
     period_days = int((dates[1] - dates[0]) / pd.Timedelta(days=1))
-    segments = tuple(dict.fromkeys(df["segment"]))
-    series = tuple(dict.fromkeys(zip(df["stage"], df["kind"])))
+    segment_index, pairs = _labels(df)
+    segments, series = tuple(map(str, segment_index)), tuple((str(s), str(k)) for s, k in pairs)
     wide = df.pivot(index=["segment", "period"], columns=["stage", "kind"], values="count")
     wide = wide.reindex(pd.MultiIndex.from_product([segments, dates]))[list(series)]
     counts = wide.to_numpy(np.float64).reshape(len(segments), len(dates), len(series))
@@ -403,15 +403,24 @@ def _grid(df: pd.DataFrame, found: _Faults) -> None:
     if len(gone):
         what = f"the periods have gaps: no rows at all for {len(gone)} {unit}(s): {_dates(gone)}"
         found.add("period", what, _GAPS)
-    have = df.assign(day=day).groupby(["segment", "stage", "kind"], sort=False)["day"].agg(set)
-    for g in dict.fromkeys(df["segment"]):
-        for s, k in dict.fromkeys(zip(df["stage"], df["kind"])):
-            lack = [d for d in grid if d not in gone and d not in have.get((g, s, k), set())]
-            if lack:
-                what = f"series {s} {k}" + (f" (segment {g})" if g != "all" else "")
-                what += f" has no rows for {len(lack)} of the {len(grid)} {unit}s"
-                found.add("rows", f"{what}: {_dates(np.array(lack))}", _GAPS)
+    segments, pairs = _labels(df)
+    have = np.zeros((len(segments), len(pairs), len(grid)), dtype=bool)
+    have[:, :, np.isin(grid, gone)] = True  # reported above
+    series = pd.MultiIndex.from_frame(df[["stage", "kind"]])
+    at = segments.get_indexer(df["segment"]), pairs.get_indexer(series)
+    have[at[0], at[1], ((day - periods[0]) // _DAY) // step] = True
+    for g, n in np.argwhere(~have.all(axis=2)):
+        (s, k), lack = pairs[n], grid[~have[g, n]]
+        what = f"series {s} {k}" + (f" (segment {segments[g]})" if segments[g] != "all" else "")
+        what += f" has no rows for {len(lack)} of the {len(grid)} {unit}s"
+        found.add("rows", f"{what}: {_dates(lack)}", _GAPS)
     return None
+
+
+def _labels(df: pd.DataFrame) -> tuple[pd.Index, pd.MultiIndex]:
+    """Segments in order of appearance, and (stage, kind) series in the table's order."""
+    pairs = pd.MultiIndex.from_frame(df[["stage", "kind"]]).unique()
+    return pd.Index(pd.unique(df["segment"])), pd.MultiIndex.from_tuples(list(pairs))
 
 
 def _step(days: np.ndarray) -> int:
