@@ -111,8 +111,8 @@ def test_daily_spend_rows_under_weekly_counts(tmp_path):
 
 def test_parquet_equals_csv_and_columns_are_mapped(tmp_path):
     df = dashboard().rename(columns={"period": "week", "stage": "metric", "count": "value"})
-    df.to_parquet(tmp_path / "counts.parquet", index=False)
     write(tmp_path / "counts.csv", csv_of(df))
+    df.assign(week=pd.to_datetime(df["week"]).dt.date).to_parquet(tmp_path / "counts.parquet")
     cols = "period=week,stage=metric,count=value"
     a = read_counts(tmp_path / "counts.parquet", stages=STAGES, columns=cols)
     b = read_counts(tmp_path / "counts.csv", stages=STAGES, columns=cols)
@@ -120,6 +120,8 @@ def test_parquet_equals_csv_and_columns_are_mapped(tmp_path):
     assert list(a.columns) == ["period", "stage", "kind", "segment", "count"]
     assert a["period"].dtype == "datetime64[ns]" and (a["segment"] == "all").all()
     assert parse_columns("period=week", kind="counts") == {"period": "week"}
+    with pytest.raises(ScenarioError, match=r"did you mean count=value\?"):
+        parse_columns("value=count", kind="counts")  # the other way round
 
 
 def test_kind_defaults_to_entries_and_latent_stages(tmp_path):
@@ -189,6 +191,12 @@ GOOD = dashboard()
             "--columns period=week,stage=metric,count=value",
             1,
         ),
+        (
+            "period,stage,cout\n2024-01-01,awareness,1\n",
+            "no column 'count' (the file has: period, stage, cout)",
+            "'count': did you mean 'cout'?; map your columns with --columns period=week,",
+            1,
+        ),
         ("", "the file is empty", "--columns period=", None),
         ("period,stage,count\n", "the file has a header but no rows", "--columns", None),
         (
@@ -256,6 +264,7 @@ GOOD = dashboard()
     ],
     ids=[
         "missing-columns",
+        "misspelt-column",
         "empty",
         "header-only",
         "semicolons",
