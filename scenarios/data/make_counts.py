@@ -27,7 +27,7 @@ from funnelsim.funnel import Funnel
 
 START, PERIODS, PERIOD_DAYS, BURN_IN, SEED = "2024-01-01", 104, 7, 26, 2024
 HERE = Path(__file__).resolve().parent
-ARRIVALS = {"per_day": 1500.0, "trend": 0.15, "yearly": 0.25, "peak_day": 330}  # day 330: late November
+ARRIVALS = {"per_day": 1500.0, "trend": 0.15, "yearly": 0.25, "peak_day": 330}  # 330: late Nov
 OCCUPANCY = ["conversion"]  # active customers
 
 DWELL = {"awareness": 12.0, "interest": 10.0, "desire": 13.0, "conversion": 120.0}
