@@ -157,8 +157,9 @@ def random_flights(
 ) -> np.ndarray:
     """Daily spend of random flighting: bursts of ``on_periods`` periods (uniform,
     inclusive) at a level drawn uniformly from ``levels`` per day, separated by
-    ``off_periods`` periods without spend; the first burst starts in the first off gap.
-    At least one burst always lands in the history.
+    ``off_periods`` periods without spend. The first burst starts after 0 to
+    ``off_periods[1]`` periods (uniform); a history too short for that gets one burst
+    at its start.
 
     >>> s = random_flights(52, levels=(100.0, 300.0), rng=1)
     >>> s.shape, bool(s.max() <= 300.0), bool((s > 0).any()), bool((s == 0).any())
