@@ -24,7 +24,8 @@ from funnelsim.data.synthetic import (
     true_contributions,
 )
 from funnelsim.funnel import Funnel
-from tests.conftest import SCENARIOS
+
+from .conftest import SCENARIOS
 
 EXAMPLE = SCENARIOS / "data"
 PERIODS = 12
