@@ -32,7 +32,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from funnelsim.report.plots import _BAND, _COLORS, _THOUSANDS, _date_axis, font_families
 
@@ -203,7 +203,12 @@ def plot_fitted_counts(
             ax.fill_between(x, lo50[:, k], hi50[:, k], color=_BAND, alpha=0.38, lw=0, gid="50%")
             ax.plot(x, mean[:, k], color=_BAND, lw=1.3, gid="mean")
             ax.plot(
-                x, observed[:, k], "o", color=_OBSERVED, ms=2.8 if n_t > 60 else 3.5, gid="observed"
+                x,
+                observed[:, k],
+                "o",
+                color=_OBSERVED,
+                ms=3.5 if n_t <= 60 else 2.8 if n_t <= 150 else 1.8,
+                gid="observed",
             )
             ax.set_title(labels[k], fontsize=9, loc="left")
             ax.yaxis.set_major_formatter(_THOUSANDS)
@@ -387,7 +392,7 @@ def plot_response_curves(
         fig = Figure(figsize=(width, 2.9 * rows + 0.9), layout="constrained")
         axes = fig.subplots(rows, cols, squeeze=False).ravel()
         for k, (ax, name) in enumerate(zip(axes, names)):
-            _response_panel(ax, name, curves[name], _COLORS[(k + 1) % len(_COLORS)])
+            _response_panel(ax, name, curves[name], _COLORS[(k + 1) % len(_COLORS)], cols)
         _hide_spare(axes, len(names))
         handles = [
             Line2D([], [], color="#444444", lw=1.6, label="posterior mean"),
@@ -406,12 +411,13 @@ def plot_response_curves(
             frameon=False,
         )
         fig.suptitle(
-            title or "Response to spend: steady-state effect at each daily spend", fontsize=11
+            title or "Response to spend: % change once a daily spend is kept up (steady state)",
+            fontsize=11,
         )
     return fig
 
 
-def _response_panel(ax: Axes, name: str, curve: Mapping[str, Any], color: str) -> None:
+def _response_panel(ax: Axes, name: str, curve: Mapping[str, Any], color: str, cols: int) -> None:
     spend = np.asarray(curve["spend"], dtype=float)
     mean, lo, hi = (
         _check(f"{key} of {name}", curve[key], spend.shape) for key in ("mean", "lo", "hi")
@@ -456,6 +462,7 @@ def _response_panel(ax: Axes, name: str, curve: Mapping[str, Any], color: str) -
     ax.set_title(f"{name}: {_arrow(str(curve.get('target', '')))}", fontsize=9, loc="left")
     ax.set_xlabel("spend per day", fontsize=8)
     ax.set_ylabel(_moves(str(curve.get("target", ""))), fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4 if cols > 2 else 6, steps=[1, 2, 2.5, 5, 10]))
     ax.xaxis.set_major_formatter(FuncFormatter(_number))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{_number(v)}%"))
     ax.tick_params(labelsize=8)
