@@ -5,7 +5,7 @@ negative, which spend the history never used."""
 from __future__ import annotations
 
 import doctest
-import io
+import warnings
 
 import matplotlib
 
@@ -20,6 +20,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from funnelsim.report import count_plots  # noqa: E402
 from funnelsim.report.count_plots import (  # noqa: E402
+    figure_png,
     plot_contributions,
     plot_fitted_counts,
     plot_response_curves,
@@ -44,12 +45,6 @@ def _bands(n: int = len(SERIES)) -> dict[str, np.ndarray]:
         "lo90": mean * 0.9,
         "hi90": mean * 1.1,
     }
-
-
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return buf.getvalue()
 
 
 def _width_px(png: bytes) -> int:
@@ -115,7 +110,7 @@ def test_fitted_counts_one_panel_per_series_with_data_and_bands():
         "50% of predicted counts",
         "90% of predicted counts",
     ]
-    assert _width_px(_png(fig)) == pytest.approx(1000, abs=60)
+    assert _width_px(figure_png(fig)) == pytest.approx(1000, abs=60)
 
 
 def test_entries_sit_mid_period_and_people_at_the_period_end():
@@ -148,7 +143,7 @@ def test_fitted_counts_leave_missing_observations_out_and_still_render():
     dots = _one(ax, "observed").get_ydata()
     assert np.isnan(dots[3:6]).all() and np.isfinite(np.delete(dots, [3, 4, 5])).all()
     assert len(fig.axes) == 1 and ax.get_title(loc="left") == LABELS[0]
-    _png(fig)
+    figure_png(fig)
 
 
 def test_fitted_counts_refuse_arrays_that_do_not_match():
@@ -160,6 +155,18 @@ def test_fitted_counts_refuse_arrays_that_do_not_match():
         plot_fitted_counts(DATES, LABELS[:2], **_bands())
     with pytest.raises(ValueError, match="holdout_start"):
         plot_fitted_counts(DATES, LABELS, **_bands(), holdout_start=T + 1)
+    with pytest.raises(ValueError, match="kinds"):
+        plot_fitted_counts(DATES, LABELS, **_bands(), kinds=["entries", "stock", "entries"])
+
+
+def test_a_single_weekly_period_is_drawn_a_week_long_when_told():
+    b = {k: v[:1, :1] for k, v in _bands(1).items()}
+    label = series_label("interest", "entries", 7)
+    ax = plot_fitted_counts(DATES[:1], [label], **b, period_days=7).axes[0]
+    start, end = (d.date() for d in mdates.num2date(ax.get_xlim()))
+    assert (start, end) == (DATES[0].date(), (DATES[0] + pd.Timedelta(days=7)).date())
+    fig = plot_contributions(DATES[:1], "interest", np.ones(1), {}, period_days=7)
+    assert fig.axes[0].get_title(loc="left") == "entries into interest per week"
 
 
 def test_contributions_stack_on_the_baseline_and_negatives_go_below_zero():
@@ -195,7 +202,7 @@ def test_contributions_stack_on_the_baseline_and_negatives_go_below_zero():
     assert _ys(_one(bottom, "tv")).max() == pytest.approx(200)
     assert _ys(_one(bottom, "tv")).min() == 0
     assert _ys(_one(bottom, "social below zero")).min() == pytest.approx(social.min())
-    _png(fig)
+    figure_png(fig)
 
 
 def test_contributions_of_one_campaign_without_negatives_or_observations():
@@ -260,7 +267,7 @@ def test_response_curves_one_panel_per_campaign_in_planner_words():
         assert _ys(_one(ax, "interval")).min() == pytest.approx(curve["lo"].min())
     assert panels[0].yaxis.get_major_formatter()(10.0, 0) == "10%"
     assert panels[0].xaxis.get_major_formatter()(2_500.0, 0) == "2,500"
-    assert _width_px(_png(fig)) == pytest.approx(1000, abs=60)
+    assert _width_px(figure_png(fig)) == pytest.approx(1000, abs=60)
 
 
 def test_response_curve_of_one_campaign_with_negative_interval_and_no_half_saturation():
@@ -272,7 +279,7 @@ def test_response_curve_of_one_campaign_with_negative_interval_and_no_half_satur
     assert _gids(ax) == {"mean", "interval", "used"}  # nothing beyond, no half-saturation
     assert not ax.texts
     assert ax.get_ylim()[0] <= curve["lo"].min()
-    _png(fig)
+    figure_png(fig)
     with pytest.raises(ValueError, match="no response curves"):
         plot_response_curves({})
     curve["hi"] = curve["hi"][:-1]
@@ -294,6 +301,16 @@ def test_names_are_drawn_in_the_fonts_that_have_their_glyphs(monkeypatch):
         assert text.get_fontfamily() == ["DejaVu Sans", "Liberation Sans"]
     fig = plot_response_curves({"社交": _curve("認知 -> 興味", 5.0, 100.0, [50.0])})
     assert "社交" in asked and "認知 → 興味" in asked
+
+
+def test_names_no_installed_font_has_render_without_warnings():
+    """CJK glyphs are missing on machines without a CJK font: boxes, and no warning."""
+    fig = plot_fitted_counts(DATES, ["認知 — entries per week"], **_bands(1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png = figure_png(fig)
+    assert [str(w.message) for w in caught] == []
+    assert _width_px(png) == pytest.approx(1000, abs=60)
 
 
 def test_docstring_examples():

@@ -20,6 +20,7 @@ people in a stage at the period's end sits at its end.
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,7 +37,13 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from funnelsim.report.plots import _BAND, _COLORS, _THOUSANDS, _date_axis, font_families
 
-__all__ = ["series_label", "plot_fitted_counts", "plot_contributions", "plot_response_curves"]
+__all__ = [
+    "series_label",
+    "plot_fitted_counts",
+    "plot_contributions",
+    "plot_response_curves",
+    "figure_png",
+]
 
 _WIDTH = 9.0  # inches: about 1,000 px at the report's 110 dpi
 _OBSERVED = "#222222"
@@ -64,8 +71,13 @@ def series_label(stage: str, kind: str, period_days: int) -> str:
     return f"{stage} — entries per {word}"
 
 
-def _period_days(dates: pd.DatetimeIndex) -> int:
-    """Length of the periods in days (1 when there is a single period)."""
+def _period_days(dates: pd.DatetimeIndex, given: int | None = None) -> int:
+    """Length of the periods in days: ``given``, else the step between the first two
+    dates (1 when there is a single period)."""
+    if given is not None:
+        if given < 1:
+            raise ValueError(f"period_days must be at least 1, not {given}")
+        return given
     if len(dates) < 2:
         return 1
     return max(1, round((dates[1] - dates[0]) / pd.Timedelta(days=1)))
@@ -100,13 +112,29 @@ def _step(values: np.ndarray) -> np.ndarray:
 
 @contextmanager
 def _style(texts: Iterable[str]) -> Iterator[None]:
-    """Fonts with the glyphs of the names drawn, without missing-glyph warnings."""
-    with (
-        matplotlib.rc_context({"font.family": font_families(texts)}),
-        warnings.catch_warnings(),
-    ):
-        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+    """Texts made inside get fonts with the glyphs of ``texts`` (fixed at creation)."""
+    with matplotlib.rc_context({"font.family": font_families(texts)}):
         yield
+
+
+def figure_png(fig: Figure, dpi: int = 110) -> bytes:
+    """``fig`` as PNG bytes (tight bounding box) for an HTML report. Characters that no
+    installed font has are drawn as boxes without matplotlib's missing-glyph warnings
+    (the fonts were chosen when the figure was made).
+
+    >>> import numpy as np
+    >>> s = np.linspace(0, 10, 5)
+    >>> png = figure_png(plot_response_curves({"tv": dict(spend=s, mean=s, lo=s, hi=s,
+    ...     target="arrivals")}))
+    >>> png[:4]
+    b'\\x89PNG'
+    """
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"Matplotlib currently does not support")
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
 
 
 def _check(name: str, array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -154,6 +182,7 @@ def plot_fitted_counts(
     holdout_start: int | None = None,
     *,
     kinds: Sequence[str] | None = None,
+    period_days: int | None = None,
     title: str | None = None,
 ) -> Figure:
     """Observed counts against the model's posterior predictive, one panel per series.
@@ -164,7 +193,8 @@ def plot_fitted_counts(
     90% predictive bands; from period ``holdout_start`` on, a shaded region marks the
     periods the model was not fitted to. ``kinds`` (``"entries"`` or ``"occupancy"``
     per series, entries by default) places entries in the middle of their period and
-    people in a stage at its end.
+    people in a stage at its end. ``period_days`` defaults to the step between the
+    first two dates.
 
     >>> import numpy as np, pandas as pd
     >>> dates = pd.date_range("2026-01-05", periods=6, freq="7D")
@@ -185,10 +215,12 @@ def plot_fitted_counts(
         for name, a in zip(("mean", "lo50", "hi50", "lo90", "hi90"), (mean, lo50, hi50, lo90, hi90))
     )
     kinds = list(kinds) if kinds is not None else ["entries"] * n
+    if len(kinds) != n or not set(kinds) <= {"entries", "occupancy"}:
+        raise ValueError(f"kinds {kinds} must be 'entries' or 'occupancy' for each of {n} series")
     if holdout_start is not None and not 0 < holdout_start <= n_t:
         raise ValueError(f"holdout_start {holdout_start} is not a period in 1..{n_t}")
     held = holdout_start is not None and holdout_start < n_t
-    edges = _edges(dates, _period_days(dates))
+    edges = _edges(dates, _period_days(dates, period_days))
     middles = _middles(edges)
     rows, cols = _grid(n, 2)
     with _style([*labels, title or ""]):
@@ -281,6 +313,7 @@ def plot_contributions(
     contributions: Mapping[str, np.ndarray],
     observed: np.ndarray | None = None,
     *,
+    period_days: int | None = None,
     title: str | None = None,
 ) -> Figure:
     """Entries into ``stage`` per period, split into the baseline (no campaign running)
@@ -290,14 +323,15 @@ def plot_contributions(
     predictions): the negative part is drawn below zero, hatched, not hidden. A second
     panel shows the campaigns alone on their own scale, since the baseline usually
     dwarfs them. Legend entries give each part's total over the periods drawn.
+    ``period_days`` defaults to the step between the first two dates.
     """
     baseline = np.asarray(baseline, dtype=float)
     n_t = baseline.shape[0]
     if baseline.shape != (n_t,) or len(dates) != n_t:
         raise ValueError(f"baseline has shape {baseline.shape} for {len(dates)} dates")
     parts = {c: _check(f"contribution of {c}", v, (n_t,)) for c, v in contributions.items()}
-    period = _period_word(_period_days(dates))
-    edges = _edges(dates, _period_days(dates))
+    days = _period_days(dates, period_days)
+    period, edges = _period_word(days), _edges(dates, days)
     colors = {c: _COLORS[(k + 1) % len(_COLORS)] for k, c in enumerate(parts)}
     with _style([stage, *parts, title or ""]):
         fig = Figure(figsize=(_WIDTH, 5.6 if parts else 3.4), layout="constrained")
@@ -307,8 +341,10 @@ def plot_contributions(
         else:
             top = fig.subplots()
             axes = [top]
-        layers = [("baseline", f"baseline ({baseline.sum():,.0f} in total)", baseline, _BASELINE)]
-        layers += [(c, f"{c} ({v.sum():+,.0f})", v, colors[c]) for c, v in parts.items()]
+        layers = [
+            ("baseline", f"baseline ({np.nansum(baseline):,.0f} in total)", baseline, _BASELINE)
+        ]
+        layers += [(c, f"{c} ({np.nansum(v):+,.0f})", v, colors[c]) for c, v in parts.items()]
         negative = _stack(top, edges, layers)
         if negative:  # the top of the stack is then more than the model's total
             net = baseline + sum(parts.values(), np.zeros(n_t))
