@@ -290,6 +290,7 @@ def simulate(
 class FitKind(StrEnum):
     journeys = "journeys"
     snapshots = "snapshots"
+    counts = "counts"
 
 
 class SamplerName(StrEnum):
@@ -312,7 +313,10 @@ class DropOff(StrEnum):
 
 @app.command()
 def fit(
-    data: Annotated[Path, typer.Argument(help="Event log or CRM snapshots: .csv or .parquet.")],
+    data: Annotated[
+        Path,
+        typer.Argument(help="Event log, CRM snapshots or funnel counts: .csv or .parquet."),
+    ],
     output: Annotated[
         Path | None,
         typer.Option("-o", "--output", help="Fit file to write (default: <data stem>.fit.nc)."),
@@ -321,8 +325,8 @@ def fit(
         FitKind,
         typer.Option(
             "--kind",
-            help="journeys: one row per stage entry; snapshots: "
-            "the stage of each customer at dates.",
+            help="journeys: one row per stage entry; snapshots: the stage of each customer "
+            "at dates; counts: people entering (or in) each stage per week or day.",
         ),
     ] = FitKind.journeys,
     columns: Annotated[
@@ -347,6 +351,16 @@ def fit(
     spend: Annotated[
         Path | None, typer.Option("--spend", help="Spend CSV: a date column, one per campaign.")
     ] = None,
+    priors: Annotated[
+        Path | None,
+        typer.Option("--priors", help="Counts: priors YAML (what each campaign moves, …)."),
+    ] = None,
+    holdout: Annotated[
+        int,
+        typer.Option(
+            "--holdout", min=0, help="Counts: leave out the last N periods and check the forecast."
+        ),
+    ] = 0,
     drop_off: Annotated[
         DropOff,
         typer.Option(
@@ -384,7 +398,8 @@ def fit(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table.")] = False,
 ) -> None:
     """Learn a journey's rates (and campaign effects) from history; write FIT.nc,
-    FIT.rates.csv, FIT.effects.csv and FIT.report.html."""
+    FIT.rates.csv, FIT.effects.csv and FIT.report.html (counts: also
+    FIT.contributions.csv, and FIT.holdout.csv with --holdout)."""
     from funnelsim.io import InterruptedAfterWriting, check_output_file
 
     if data.suffix.lower() not in (".csv", ".parquet"):
@@ -418,6 +433,8 @@ def fit(
             chains=chains,
             seed=seed,
             end=end,
+            priors=priors,
+            holdout=holdout,
             progress=not quiet,
             on_read=reading.update,
             on_phase=reading.phase,

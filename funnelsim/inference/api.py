@@ -86,6 +86,8 @@ def fit_history(
     chains: int = 4,
     seed: int | None = None,
     end: str | None = None,
+    priors: str | Path | None = None,
+    holdout: int = 0,
     progress: bool = False,
     on_read: Callable[[int, int, int], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
@@ -99,12 +101,25 @@ def fit_history(
     funnel's rates more firmly). ``campaigns`` is a YAML file in the scenario
     ``campaigns:`` syntax naming which edges or arrival channels each campaign may move
     (its lifts are prior centres), with spend from ``spend`` (the spend CSV format).
+
+    ``kind="counts"`` fits aggregate funnel counts (``period,stage,count[,kind][,segment]``)
+    and ``spend`` (one column per campaign) with the funnel-structured media-mix model
+    of :mod:`funnelsim.inference.aggregate`; ``funnel`` is required, ``priors`` is the
+    optional priors YAML and ``holdout`` the number of final periods left out of the
+    fit and forecast from it.
     """
-    if kind not in ("journeys", "snapshots"):
-        raise ValueError("kind must be 'journeys' or 'snapshots'")
+    if kind not in ("journeys", "snapshots", "counts"):
+        raise ValueError("kind must be 'journeys', 'snapshots' or 'counts'")
     say = on_phase or (lambda text: None)
     say(f"reading {Path(data).name} …")
     structure = funnel if isinstance(funnel, Funnel) or funnel is None else load_funnel_file(funnel)
+    if kind == "counts":
+        return _fit_counts(
+            data, structure, spend, priors, columns, holdout,
+            dict(sampler=sampler, draws=draws, tune=tune, chains=chains, seed=seed,
+                 progress=progress),
+            say,
+        )  # fmt: skip
     stages = [s for s in structure.stages if s != LOST] if structure is not None else None
     edges, priors = _edges_and_priors(structure)
     end_ts = pd.Timestamp(end) if end is not None else None
@@ -179,6 +194,67 @@ def fit_history(
     goal = structure.goal if structure is not None else _goal(data_stages)
     entry = structure.entry if structure is not None else _entry(summary, data_stages)
     return FittedFunnel(idata, stages=data_stages, goal=goal, entry=entry, kind=kind, data=summary)
+
+
+def _fit_counts(
+    data: str | Path,
+    funnel: Funnel | None,
+    spend: str | Path | None,
+    priors: str | Path | None,
+    columns: str | dict[str, str] | None,
+    holdout: int,
+    sampling: dict[str, Any],
+    say: Callable[[str], None],
+) -> FittedFunnel:
+    from funnelsim.data.counts import load_counts
+    from funnelsim.inference.count_fit import fit_counts
+    from funnelsim.inference.count_priors import CountPriors, read_count_priors
+
+    if funnel is None:
+        raise ScenarioError(
+            [
+                Problem(
+                    ("--funnel",),
+                    "fitting counts needs the funnel's structure",
+                    "give --funnel FUNNEL.yaml: its stages and edges (its rates are weak "
+                    "prior centres)",
+                )
+            ],
+            str(data),
+        )
+    spec = read_count_priors(priors) if priors is not None else CountPriors()
+    counts = load_counts(
+        data,
+        spend,
+        stages=[s for s in funnel.stages if s != LOST],
+        columns=columns,
+        latent=tuple(spec.latent),
+        campaigns=list(spec.campaigns) or None,
+    )
+    if holdout and holdout > counts.n_periods - 8:
+        raise ScenarioError(
+            [
+                Problem(
+                    ("--holdout",),
+                    f"--holdout {holdout} leaves {counts.n_periods - holdout} of "
+                    f"{counts.n_periods} periods to fit",
+                    "hold out at most all but 8 periods (e.g. --holdout 8 on two years of weeks)",
+                )
+            ],
+            str(data),
+        )
+    say(
+        f"fitting {counts.n_periods - holdout} periods of {len(counts.series)} counts and "
+        f"{len(counts.campaigns)} campaigns with NUTS …"
+    )
+    t0 = time.perf_counter()
+    fit = fit_counts(
+        counts, funnel, spec, holdout=holdout, priors_file=str(priors or ""), **sampling
+    )
+    fit.idata.attrs["fit_seconds"] = round(time.perf_counter() - t0, 3)
+    fit.idata.attrs["method"] = "nuts"
+    fit.data["file"] = Path(data).name
+    return fit
 
 
 def _fitting_line(
@@ -273,7 +349,7 @@ def write_fit(
     from funnelsim.report.fit_report import fit_report_html
 
     path = Path(path)
-    nc, rates_csv, effects_csv, report = fit_paths(path)
+    nc, rates_csv, effects_csv, report, contrib_csv, holdout_csv = fit_paths(path)
     fit.stamp()
     rates = fit.rates()
     effects = fit.effects()
@@ -283,6 +359,16 @@ def write_fit(
     }
     if len(effects):
         writers[effects_csv] = lambda tmp: effects.to_csv(tmp, index=False, float_format="%.6g")
+    if fit.kind == "counts":
+        from funnelsim.inference.count_fit import contributions, holdout_check
+
+        contrib = contributions(fit)
+        writers[contrib_csv] = lambda tmp: contrib.to_csv(tmp, index=False, float_format="%.6g")
+        checked = holdout_check(fit)
+        if len(checked):
+            writers[holdout_csv] = lambda tmp: checked.to_csv(
+                tmp, index=False, float_format="%.6g"
+            )
     writers[report] = lambda tmp: tmp.write_text(
         fit_report_html(fit, title=path.name), encoding="utf-8"
     )
@@ -292,13 +378,23 @@ def write_fit(
     return write_files(writers, by="fit")
 
 
-def fit_paths(path: str | Path) -> tuple[Path, Path, Path, Path]:
+def fit_paths(path: str | Path) -> tuple[Path, Path, Path, Path, Path, Path]:
     """The files :func:`write_fit` may write for ``FIT.nc``: the fit, its rates and
-    effects tables and its report (check them all before a long fit).
+    effects tables, its report, and for count fits the contributions and holdout tables
+    (check them all before a long fit).
 
-    >>> [p.name for p in fit_paths("fits/shop.nc")]
+    >>> [p.name for p in fit_paths("fits/shop.nc")][:4]
     ['shop.nc', 'shop.rates.csv', 'shop.effects.csv', 'shop.report.html']
+    >>> [p.name for p in fit_paths("fits/shop.nc")][4:]
+    ['shop.contributions.csv', 'shop.holdout.csv']
     """
     path = Path(path)
     stem = path.with_suffix("")
-    return path, Path(f"{stem}.rates.csv"), Path(f"{stem}.effects.csv"), Path(f"{stem}.report.html")
+    return (
+        path,
+        Path(f"{stem}.rates.csv"),
+        Path(f"{stem}.effects.csv"),
+        Path(f"{stem}.report.html"),
+        Path(f"{stem}.contributions.csv"),
+        Path(f"{stem}.holdout.csv"),
+    )

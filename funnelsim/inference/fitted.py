@@ -42,7 +42,9 @@ __all__ = ["FittedFunnel", "Diagnostics", "FitFileError", "HDI_PROB", "split_edg
 #: credible mass of the intervals funnelsim prints (ArviZ's default)
 HDI_PROB = 0.94
 _HASH = "funnelsim_hash"
-_GROUPS = ("posterior", "sample_stats", "observed_data", "posterior_predictive")
+#: posterior variables whose convergence :meth:`FittedFunnel.diagnostics` checks
+_CHECKED = ("rate", "lift", "arrivals", "carryover", "half_saturation", "level", "trend", "noise")
+_GROUPS = ("posterior", "sample_stats", "observed_data", "posterior_predictive", "constant_data")
 
 
 class FitFileError(FunnelsimError):
@@ -190,16 +192,19 @@ class FittedFunnel:
         return pd.DataFrame(rows)
 
     def effects(self, hdi_prob: float = HDI_PROB) -> pd.DataFrame:
-        """``campaign, target, lift_mean, lift_hdi_low, lift_hdi_high`` (empty: no campaigns)."""
+        """``campaign, target, lift_mean, lift_hdi_low, lift_hdi_high`` (empty: no
+        campaigns); count fits add the fitted ``carryover``, ``half_life_days`` and
+        ``half_saturation`` of each campaign (``_mean``, ``_hdi_low``, ``_hdi_high``)."""
         import arviz as az
 
         cols = ["campaign", "target", "lift_mean", "lift_hdi_low", "lift_hdi_high"]
         if "lift" not in self.idata.posterior:
             return pd.DataFrame(columns=cols)
-        lift = self.idata.posterior["lift"]
+        post = self.idata.posterior
+        lift = post["lift"]
         hdi = az.hdi(lift, hdi_prob=hdi_prob)["lift"].values
         mean = lift.mean(("chain", "draw")).values
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {
                 "campaign": [str(c) for c in lift["campaign"].values],
                 "target": [str(t) for t in lift["target"].values],
@@ -208,6 +213,17 @@ class FittedFunnel:
                 "lift_hdi_high": hdi[:, 1],
             }
         )[cols]
+        for name in ("carryover", "half_life_days", "half_saturation"):
+            if name not in post:
+                continue
+            values = post[name]  # per campaign (count fits learn them)
+            hdi_c = az.hdi(values, hdi_prob=hdi_prob)[name]
+            by = {str(c): k for k, c in enumerate(values["campaign"].values)}
+            k = [by[c] for c in table["campaign"]]
+            table[f"{name}_mean"] = values.mean(("chain", "draw")).values[k]
+            table[f"{name}_hdi_low"] = hdi_c.values[k, 0]
+            table[f"{name}_hdi_high"] = hdi_c.values[k, 1]
+        return table
 
     def dwell_routing(self, hdi_prob: float = HDI_PROB) -> pd.DataFrame:
         """Per segment and stage: dwell (days) and where people go next, each with its
@@ -266,7 +282,7 @@ class FittedFunnel:
         funnelsim reports (rates, lifts, arrivals)."""
         import arviz as az
 
-        names = [v for v in ("rate", "lift", "arrivals") if v in self.idata.posterior]
+        names = [v for v in _CHECKED if v in self.idata.posterior]
         post = self.idata.posterior[names]
         chains = int(post.sizes["chain"])
         with warnings.catch_warnings():

@@ -28,13 +28,13 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from typing import Literal
+from typing import Any, Literal
 
 import arviz as az
 import numpy as np
 import pymc as pm
 
-__all__ = ["SAMPLERS", "sample", "silence_warnings"]
+__all__ = ["SAMPLERS", "sample", "silence_warnings", "compile_nutpie"]
 
 SAMPLERS = ("nutpie", "pymc")
 Sampler = Literal["nutpie", "pymc"]
@@ -59,8 +59,15 @@ def sample(
     chains: int = 4,
     seed: int | None = None,
     progress: bool = False,
+    low_rank: bool = False,
+    compiled: Any = None,
 ) -> az.InferenceData:
     """Draw from the posterior of ``model`` with NUTS.
+
+    ``low_rank`` adapts nutpie's mass matrix with low-rank corrections (for posteriors
+    with strong correlations, such as count fits). ``compiled`` is a nutpie model
+    compiled earlier from a model of the same structure (with its data already set by
+    ``with_data``): it is sampled without compiling again.
 
     Returns an InferenceData with ``posterior`` and ``sample_stats`` (``diverging``
     included) and ``attrs``: ``sampler`` (the one that actually ran), ``draws``,
@@ -78,7 +85,9 @@ def sample(
     compile_s = 0.0  # nutpie's compile; PyMC compiles inside its sampling
     if sampler == "nutpie":
         try:
-            idata, compile_s = _nutpie(model, draws, tune, chains, seed, progress)
+            idata, compile_s = _nutpie(
+                model, draws, tune, chains, seed, progress, low_rank=low_rank, compiled=compiled
+            )
         except Exception as exc:  # noqa: BLE001 - any nutpie failure: retry with PyMC
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             notes.append(f"nutpie failed ({reason.strip()}); sampled again with PyMC's NUTS")
@@ -106,17 +115,35 @@ def _say(progress: bool, message: str) -> None:
         Console(stderr=True).print(f"[dim]{message}[/dim]")
 
 
-def _nutpie(
-    model: pm.Model, draws: int, tune: int, chains: int, seed: int, progress: bool
-) -> tuple[az.InferenceData, float]:
-    """Draws from nutpie, and the seconds its compile took."""
+def compile_nutpie(model: pm.Model, progress: bool = False) -> Any:
+    """The model compiled for nutpie with numba (the compile is cached on disk)."""
     import nutpie
 
     _say(progress, "compiling the model with numba (nutpie; cached after the first run)…")
     with warnings.catch_warnings():
         silence_warnings()
+        return nutpie.compile_pymc_model(model, backend="numba")
+
+
+def _nutpie(
+    model: pm.Model,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    progress: bool,
+    *,
+    low_rank: bool = False,
+    compiled: Any = None,
+) -> tuple[az.InferenceData, float]:
+    """Draws from nutpie, and the seconds its compile took."""
+    import nutpie
+
+    with warnings.catch_warnings():
+        silence_warnings()
         t0 = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(model, backend="numba")
+        if compiled is None:
+            compiled = compile_nutpie(model, progress)
         compile_s = time.perf_counter() - t0
         _say(progress, "sampling (nutpie)…")
         idata = nutpie.sample(
@@ -127,6 +154,7 @@ def _nutpie(
             seed=seed,
             progress_bar=progress,
             save_warmup=False,
+            low_rank_modified_mass_matrix=low_rank,
         )
     return idata, compile_s  # type: ignore[return-value]
 
