@@ -273,7 +273,7 @@ def build_model(design: Design) -> pm.Model:
         "segment": list(g.segments),
         "edge": list(design.edge_names),
         "effect": list(design.effect_names),
-        "campaign": list(g.campaigns),
+        "campaigns": list(g.campaigns),
         "series": [f"{s}: {k}" for s, k in design.series],
     }
     with pm.Model(coords=coords) as model:
@@ -299,17 +299,17 @@ def build_model(design: Design) -> pm.Model:
                 "log_lift", design.lift_centre + design.lift_sd * z_lift, dims="effect"
             )
         if c_n:
-            z_hl = pm.Normal("z_half_life", 0.0, 1.0, dims="campaign")
+            z_hl = pm.Normal("z_half_life", 0.0, 1.0, dims="campaigns")
             half_life = pm.Deterministic(
                 "half_life_days",
                 pt.exp(design.half_life_centre + design.half_life_sd * z_hl),
-                dims="campaign",
+                dims="campaigns",
             )
             log_c = np.log(0.5) / half_life  # log carryover per day
-            pm.Deterministic("carryover", pt.exp(log_c), dims="campaign")
-            z_hs = pm.Normal("z_half_saturation", 0.0, 1.0, dims="campaign")
+            pm.Deterministic("carryover", pt.exp(log_c), dims="campaigns")
+            z_hs = pm.Normal("z_half_saturation", 0.0, 1.0, dims="campaigns")
             log_h = hs_centre + design.half_sat_sd * z_hs
-            pm.Deterministic("half_saturation", pt.exp(log_h), dims="campaign")
+            pm.Deterministic("half_saturation", pt.exp(log_h), dims="campaigns")
             # adstock: within 7-day blocks, then across blocks (exact; see flows.adstock_blocks)
             inner_w = pt.exp(np.maximum(lag, 0)[None] * log_c[:, None, None]) * (lag >= 0)[None]
             inner = pt.matmul(spend, inner_w.dimshuffle(0, 2, 1))  # (C, Nb, B)

@@ -218,7 +218,7 @@ class FittedFunnel:
                 continue
             values = post[name]  # per campaign (count fits learn them)
             hdi_c = az.hdi(values, hdi_prob=hdi_prob)[name]
-            by = {str(c): k for k, c in enumerate(values["campaign"].values)}
+            by = {str(c): k for k, c in enumerate(values["campaigns"].values)}
             k = [by[c] for c in table["campaign"]]
             table[f"{name}_mean"] = values.mean(("chain", "draw")).values[k]
             table[f"{name}_hdi_low"] = hdi_c.values[k, 0]
