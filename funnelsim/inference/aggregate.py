@@ -22,7 +22,9 @@ Priors (all settable, see :mod:`funnelsim.inference.count_priors`):
   trend (change of log arrivals over the history) ``~ Normal(0, 0.5)``, Fourier
   coefficients ``~ Normal(0, 0.3)``;
 * extra relative noise of each series ``~ HalfNormal(0.1)`` (NegativeBinomial
-  ``alpha = 1/noise²``).
+  ``alpha = 1/noise²``);
+* people in each stage at the data's start: the steady state of day 0's baseline
+  times ``exp(Normal(0, 0.5))`` (a funnel near, not at, its steady state).
 
 Every prior is written non-centred (``value = centre + sd·z``, ``z ~ Normal(0, 1)``), so
 the posterior sd of ``z`` is directly how much the data shrank each parameter's
@@ -51,7 +53,8 @@ if TYPE_CHECKING:
 __all__ = ["Design", "design_for", "build_model", "sample_counts", "KINDS"]
 
 KINDS = ("entries", "occupancy")
-_GUESS_LEVEL = 100.0  # arrivals per day when no count of the entry stage says better
+_GUESS_LEVEL = 100.0
+_INIT_SD = 0.5  # sd of log(people at the start / steady state) per stage  # arrivals per day when no count of the entry stage says better
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,7 @@ def build_model(design: Design) -> pm.Model:
     entry[g.entry] = 1.0
     coords = {
         "segment": list(g.segments),
+        "stage": list(g.stages),
         "edge": list(design.edge_names),
         "effect": list(design.effect_names),
         "campaigns": list(g.campaigns),
@@ -374,7 +378,10 @@ def build_model(design: Design) -> pm.Model:
                 for gi in range(g_n)
             ]
         )
-        m0 = pt.specify_shape(m0, (g_n, s_n))
+        # the funnel at the data's start: near, not exactly at, that steady state
+        z_init = pm.Normal("z_initial", 0.0, 1.0, dims=("segment", "stage"))
+        init_log = pm.Deterministic("initial", _INIT_SD * z_init, dims=("segment", "stage"))
+        m0 = pt.specify_shape(m0 * pt.exp(init_log), (g_n, s_n))
         m0.name = "m0"
 
         def step(pi_t: Any, beta_t: Any, m: Any) -> Any:
@@ -419,6 +426,7 @@ def params_from(post: Any, design: Design) -> Params:
         trend=flat("trend", ()),
         yearly=flat("yearly", (2 * g.yearly_terms,)),
         weekly=flat("weekly", (2 * g.weekly_terms,)),
+        initial=flat("initial", (g.n_segments, g.n_stages)),
     )
 
 

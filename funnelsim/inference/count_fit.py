@@ -162,7 +162,7 @@ def _assemble(idata: Any, design: Design, data: CountData, holdout: int, seed: i
                 "campaign": list(g.campaigns),
                 "spend_day": pd.date_range(
                     data.spend_start, periods=g.spend.shape[1], freq="D"
-                ),
+                ).as_unit("ns"),
             },
         )
     }
@@ -258,6 +258,7 @@ def count_params(fit: FittedFunnel, n: int | None = _MAX_DRAWS) -> Params:
         trend=get("trend", ()),
         yearly=get("yearly", (2 * grid.yearly_terms,)),
         weekly=get("weekly", (2 * grid.weekly_terms,)),
+        initial=get("initial", (grid.n_segments, grid.n_stages)),
     )
 
 
@@ -383,7 +384,9 @@ def holdout_check(fit: FittedFunnel) -> pd.DataFrame:
 def response_curves(fit: FittedFunnel, points: int = 60) -> dict[str, dict]:
     """Per campaign effect: steady-state % change of the rate it moves (or of arrivals)
     against daily spend, from zero to 1.5× the most the history used (posterior mean and
-    HDI), with the daily spend levels used and the posterior-median half-saturation."""
+    HDI), with the daily spend levels used and ``half_saturation``: the posterior-median
+    steady daily spend that gives half the full effect (the fitted half-saturation is in
+    adstocked spend; kept up, a daily spend x adstocks to x / (1 − carryover))."""
     grid, _, _ = count_design(fit)
     params = count_params(fit, 500)
     out: dict[str, dict] = {}
@@ -407,7 +410,8 @@ def response_curves(fit: FittedFunnel, points: int = 60) -> dict[str, dict]:
             "hi": hdi[:, 1],
             "target": target,
             "used": np.unique(np.round(used, 2)),
-            "half_saturation": float(np.median(params.half_saturation[:, c])),
+            # steady daily spend at half pressure: adstock = spend / (1 − carryover)
+            "half_saturation": float(np.median(params.half_saturation[:, c] * (1.0 - carry[:, 0]))),
         }
     return out
 

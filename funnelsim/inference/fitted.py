@@ -387,6 +387,8 @@ def content_hash(idata: Any) -> str:
         for name in sorted(map(str, ds.variables)):
             var = ds[name]
             values = var.values
+            if values.dtype.kind == "M":  # NetCDF reads dates back in nanoseconds
+                values = values.astype("datetime64[ns]")
             text = values.dtype.kind in "OUS"  # text may come back as object or unicode
             kind = "text" if text else values.dtype.str
             h.update(f"{name}|{var.dims}|{kind}|{var.shape}".encode())

@@ -134,9 +134,11 @@ class Params:
     trend: np.ndarray
     yearly: np.ndarray
     weekly: np.ndarray
+    initial: np.ndarray | None = None  # (D, G, S) log-multiplier of the steady start
 
     def take(self, idx: np.ndarray | slice) -> Params:
-        return Params(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+        values = [getattr(self, f) for f in self.__dataclass_fields__]
+        return Params(*(None if v is None else v[idx] for v in values))
 
 
 def adstock(spend: np.ndarray, carryover: np.ndarray) -> np.ndarray:
@@ -304,7 +306,8 @@ def mean_flows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Expected entries and end-of-period occupancy ``(D, G, T, S)`` for each draw,
     starting from ``initial`` people per stage ``(D, G, S)`` or, by default, from the
-    steady state of day 0's baseline (arrivals and rates without campaign pressure).
+    steady state of day 0's baseline (arrivals and rates without campaign pressure)
+    times ``exp(params.initial)``.
     ``off``: the index of a campaign to switch off (its pressure taken as zero)."""
     d_n = params.rate.shape[0]
     out_e, out_o = [], []
@@ -328,7 +331,12 @@ def _mean_flows(
     b = np.zeros((d_n, g_n, t_n, s_n))
     b[..., grid.entry] = arr * grid.dt
     pi, beta, f_mat, f_vec = period_maps(p, e, b, n, np.eye(s_n))
-    m = steady_state(grid, params) if initial is None else np.asarray(initial, float)
+    if initial is not None:
+        m = np.asarray(initial, float)
+    else:
+        m = steady_state(grid, params)
+        if params.initial is not None:
+            m = m * np.exp(params.initial)
     entries = np.empty((d_n, g_n, t_n, s_n))
     occ = np.empty((d_n, g_n, t_n, s_n))
     for t in range(t_n):

@@ -194,6 +194,9 @@ def fit_report_html(fit: FittedFunnel, title: str = "fit") -> str:
     source = (
         f"{data.get('customers', '?'):,} customers"
         if isinstance(data.get("customers"), int)
+        else f"{data['periods']} periods of {len(data.get('series', []))} counts, "
+        f"{len(data.get('campaigns', []))} campaigns"
+        if fit.kind == "counts"
         else "the data"
     )
     span = f"{str(data.get('start', ''))[:10]} to {str(data.get('end', ''))[:10]}"
@@ -259,11 +262,34 @@ def fit_report_html(fit: FittedFunnel, title: str = "fit") -> str:
     effects = fit.effects()
     if len(effects):
         parts.append("<h2>Campaign effects</h2>")
-        effects = effects.assign(target=effects["target"].str.replace(" -> ", " → "))
-        effects = effects.rename(
-            columns={"lift_mean": "lift (mean)", "lift_hdi_low": low, "lift_hdi_high": high}
+        effects = effects.assign(
+            target=effects["target"].str.replace(" -> ", " → ").str.replace("arrivals:*", "arrivals")
         )
-        parts.append(_table(effects, {"lift (mean)": ".3f", low: ".3f", high: ".3f"}))
+        formats = {"lift (mean)": ".3f", low: ".3f", high: ".3f"}
+        if "half_life_days_mean" in effects:  # count fits learn carryover and saturation
+            effects = effects[
+                ["campaign", "target", "lift_mean", "lift_hdi_low", "lift_hdi_high",
+                 "half_life_days_mean", "half_saturation_mean"]
+            ]  # fmt: skip
+            formats |= {"carryover half-life (days)": ".1f", "half-saturation": ",.0f"}
+        effects = effects.rename(
+            columns={
+                "lift_mean": "lift (mean)",
+                "lift_hdi_low": low,
+                "lift_hdi_high": high,
+                "half_life_days_mean": "carryover half-life (days)",
+                "half_saturation_mean": "half-saturation",
+            }
+        )
+        parts.append(_table(effects, formats))
+        if "half-saturation" in effects:
+            parts.append(
+                "<p class='note'>Lift: the rate multiplier at full pressure. Half-life: days "
+                "until half of a day's spend has stopped working. Half-saturation: the "
+                "carried-over spend per day at which a campaign gives half its full lift "
+                "(the scenario keys <code>carryover</code> = 0.5<sup>1/half-life</sup> and "
+                "<code>half_saturation</code>); intervals are in FIT.effects.csv.</p>"
+            )
         ax = plot_lifts(fit)
         assert ax is not None
         parts.append(
@@ -272,7 +298,11 @@ def fit_report_html(fit: FittedFunnel, title: str = "fit") -> str:
             "pressure. An interval that includes 1 (the dashed line) means the data cannot "
             "tell the campaign's effect from none.</figcaption></figure>"
         )
-    ax = plot_ppc(fit)
+    if fit.kind == "counts":
+        from funnelsim.report.count_report import count_sections
+
+        parts += count_sections(fit)
+    ax = plot_ppc(fit) if fit.kind != "counts" else None
     if ax is not None:
         parts.append("<h2>Does the model reproduce the data?</h2>")
         parts.append(
