@@ -21,8 +21,10 @@ Priors (all settable, see :mod:`funnelsim.inference.count_priors`):
 * arrivals per day at day 0 ``~ LogNormal(log(first-stage entries per day), 1)``,
   trend (change of log arrivals over the history) ``~ Normal(0, 0.5)``, Fourier
   coefficients ``~ Normal(0, 0.3)``;
-* extra relative noise of each series ``~ HalfNormal(0.1)`` (NegativeBinomial
-  ``alpha = 1/noise²``);
+* extra relative noise of the counts ``~ HalfNormal(0.1)`` (NegativeBinomial
+  ``alpha = 1/noise²``), one for all series (``noise: {per_series: true}``: one per
+  series — which lets a fit explain one series badly by calling it noisy, and so can
+  leave chains in different modes);
 * people in each stage at the data's start: the steady state of day 0's baseline
   times ``exp(Normal(0, 0.5))`` (a funnel near, not at, its steady state).
 
@@ -54,7 +56,9 @@ __all__ = ["Design", "design_for", "build_model", "sample_counts", "KINDS"]
 
 KINDS = ("entries", "occupancy")
 _GUESS_LEVEL = 100.0
-_INIT_SD = 0.5  # sd of log(people at the start / steady state) per stage  # arrivals per day when no count of the entry stage says better
+_INIT_SD = 0.5
+TARGET_ACCEPT = float(__import__("os").environ.get("FUNNELSIM_TARGET_ACCEPT", "0.95"))
+_NOISE_FLOOR = 1e-3  # relative extra noise every count has at least  # sd of log(people at the start / steady state) per stage  # arrivals per day when no count of the entry stage says better
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class Design:
     trend_sd: float
     seasonal_sd: float
     noise_sd: float
+    noise_per_series: bool
     series: tuple[tuple[str, str], ...]
     series_index: np.ndarray  # (N,) stage + S·kind into [entries, occupancy]
     counts: np.ndarray  # (G, T, N)
@@ -102,6 +107,7 @@ class Design:
                 "segments": list(g.segments),
                 "series": [list(s) for s in self.series],
                 "trend_sd": self.trend_sd,
+                "noise_per_series": self.noise_per_series,
                 "seasonal_sd": self.seasonal_sd,
                 "edge_names": list(self.edge_names),
                 "effect_names": list(self.effect_names),
@@ -236,6 +242,7 @@ def design_for(
         trend_sd=float(priors.arrivals.trend_sd),
         seasonal_sd=float(priors.arrivals.seasonal_sd),
         noise_sd=float(priors.noise.sd),
+        noise_per_series=bool(priors.noise.per_series),
         series=tuple(tuple(s) for s in data.series),  # type: ignore[misc]
         series_index=s_index,
         counts=counts,
@@ -400,8 +407,15 @@ def build_model(design: Design) -> pm.Model:
         both = pt.concatenate([ent, occ], axis=-1)  # (G, T, 2S)
         mu = pt.maximum(both[..., design.series_index], 1e-6)
         mu.name = "mu"
-        noise = pm.HalfNormal("noise", design.noise_sd, dims="series")
-        pm.NegativeBinomial("obs", mu=mu, alpha=1.0 / noise**2, observed=observed)
+        if design.noise_per_series:
+            noise = pm.HalfNormal("noise", design.noise_sd, dims="series")
+        else:  # one extra noise for all series: a series cannot be given up on alone
+            shared = pm.HalfNormal("noise_shared", design.noise_sd)
+            noise = pm.Deterministic("noise", shared * np.ones(len(design.series)), dims="series")
+        # a floor of 0.1% keeps alpha below 1e6: PyMC's NegativeBinomial turns into a
+        # Poisson past alpha 1e10, a kink that costs the sampler divergences
+        alpha = 1.0 / (noise**2 + _NOISE_FLOOR**2)
+        pm.NegativeBinomial("obs", mu=mu, alpha=alpha, observed=observed)
     return model
 
 
@@ -474,6 +488,7 @@ def sample_counts(
         progress=progress,
         low_rank=True,
         compiled=compiled,
+        target_accept=TARGET_ACCEPT,
     )
 
 

@@ -304,25 +304,35 @@ def starter_scenario(fit: FittedFunnel, fit_path: Path, scenario_path: Path) -> 
     data = fit.data
     end = pd.Timestamp(data.get("end", pd.Timestamp.today())).normalize() + pd.Timedelta(days=1)
     arrivals = {k: v for k, v in (data.get("arrivals_per_day") or {}).items() if v > 0}
+    named = [k for k in arrivals if k != "*"]  # "*": a count fit's arrivals, no channels
     per_day = float(sum(arrivals.values()))
     spec: dict[str, Any] = {
         "name": f"forecast from {fit_path.name}",
         "description": (
             f"Forecast from the fit {fit_path.name} ({fit.kind} of "
-            f"{data.get('customers', 0):,} customers, {str(data.get('start', ''))[:10]} to "
+            + (
+                f"{data.get('customers', 0):,} customers"
+                if fit.kind != "counts"
+                else f"{data.get('periods', 0)} periods"
+            )
+            + f", {str(data.get('start', ''))[:10]} to "
             f"{str(data.get('end', ''))[:10]}): replicate r uses posterior draw r."
         ),
         "horizon": {"start": end.date().isoformat(), "periods": 90, "step": "day"},
         "fit": rel,
     }
     if per_day > 0:
-        spec["arrivals"] = {
-            "per_day": round(per_day, 4),
-            "stage": fit.entry,
-            "channels": {k: round(v / per_day, 4) for k, v in arrivals.items()},
-        }
+        spec["arrivals"] = {"per_day": round(per_day, 4), "stage": fit.entry}
+        if named:
+            spec["arrivals"]["channels"] = {k: round(v / per_day, 4) for k, v in arrivals.items()}
     else:
         spec["population"] = {"initial": {fit.entry: 1000}}
+    if fit.kind == "counts":  # the fitted funnel at the data's end: who is where now
+        from funnelsim.inference.count_fit import occupancy_now
+
+        spec["population"] = {
+            "initial": {k: round(v) for k, v in occupancy_now(fit).items() if v >= 0.5}
+        }
     segments = [s for s in fit.segments if s != "all"]
     if segments:
         spec["segments"] = {s: {"share": round(1.0 / len(segments), 4)} for s in segments}
@@ -333,8 +343,13 @@ def starter_scenario(fit: FittedFunnel, fit_path: Path, scenario_path: Path) -> 
         "# Starter scenario written by `funnelsim fit`. Arrivals are the rates seen in the\n"
         "# data; set economics.value_per_conversion and add campaigns (baseline/variants),\n"
         "# then: funnelsim run " + scenario_path.name + "\n"
-        "# People still in the journey when the data end are not in it (add them under\n"
-        "# population.initial if you know where they stand).\n"
+        + (
+            "# population.initial: the people in each stage at the data's end, as the fit\n"
+            "# estimates them (posterior mean).\n"
+            if fit.kind == "counts"
+            else "# People still in the journey when the data end are not in it (add them under\n"
+            "# population.initial if you know where they stand).\n"
+        )
     )
     return head + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
 

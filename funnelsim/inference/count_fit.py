@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from funnelsim.funnel import Funnel
-from funnelsim.inference.aggregate import KINDS, Design, design_for, params_from
+from funnelsim.inference.aggregate import _NOISE_FLOOR, KINDS, Design, design_for, params_from
 from funnelsim.inference.count_priors import CountPriors
 from funnelsim.inference.fitted import HDI_PROB, FittedFunnel
 from funnelsim.inference.flows import Grid, Params, hill, mean_flows
@@ -38,6 +38,7 @@ __all__ = [
     "count_params",
     "contributions",
     "contributions_over_time",
+    "occupancy_now",
     "identifiability",
     "fitted_bands",
     "holdout_check",
@@ -190,8 +191,9 @@ def _target(target: str) -> str:
 
 
 def _negbin(rng: np.random.Generator, mu: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    """NegativeBinomial draws with mean ``mu`` and variance ``mu + (noise·mu)²``."""
-    alpha = 1.0 / np.maximum(noise, 1e-6) ** 2
+    """NegativeBinomial draws with mean ``mu`` and variance ``mu + (noise² + 0.001²)·mu²``
+    (the model's noise floor included)."""
+    alpha = 1.0 / (noise**2 + _NOISE_FLOOR**2)
     lam = rng.gamma(alpha, mu / alpha)
     return rng.poisson(lam).astype(np.int64)
 
@@ -300,6 +302,14 @@ def contributions(fit: FittedFunnel, hdi_prob: float = HDI_PROB) -> pd.DataFrame
     return pd.DataFrame(rows, columns=cols + ["contribution_hdi_high"])
 
 
+def occupancy_now(fit: FittedFunnel) -> dict[str, float]:
+    """Posterior-mean people in each stage at the end of the fitted data (all segments)."""
+    grid, _, _ = count_design(fit)
+    _, occ = mean_flows(grid, count_params(fit, 400))
+    last = occ[:, :, -1, :].sum(axis=1).mean(axis=0)
+    return {stage: float(v) for stage, v in zip(grid.stages, last)}
+
+
 def contributions_over_time(
     fit: FittedFunnel, stage: str | None = None
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -320,9 +330,11 @@ def contributions_over_time(
 def fitted_bands(
     fit: FittedFunnel, *, include_holdout: bool = True, seed: int = 0
 ) -> dict[str, Any]:
-    """Posterior predictive counts per series: ``dates``, ``labels``, ``observed``,
-    ``mean``, ``lo50``, ``hi50``, ``lo90``, ``hi90`` (``(T, N)``, first segment...
-    summed over segments) and ``holdout_start`` (index of the first held-out period)."""
+    """Posterior predictive counts per series, summed over segments: ``dates``,
+    ``series``, ``labels``, ``observed``, the expected count ``mean`` and the quantiles
+    ``lo90, lo50, hi50, hi90`` (5, 25, 75, 95%; all ``(T, N)``), the predictive ``draws``
+    and ``holdout_start`` (index of the first held-out period, or None). With
+    ``include_holdout`` the held-out periods are forecast and appended."""
     grid, index, series = count_design(fit)
     observed = fit.idata.observed_data["counts"].values.sum(axis=0)  # (T, N)
     holdout_start = None
@@ -460,7 +472,8 @@ def _z_table(fit: FittedFunnel) -> tuple[list[dict[str, str]], np.ndarray]:
         )
         cols.append(_flat(post, "z_half_saturation")[:, c])
     for g, seg in enumerate(spec["segments"]):
-        info.append({"parameter": f"arrivals level {seg}", "kind": "arrivals"})
+        label = "arrivals level" + (f" {seg}" if len(spec["segments"]) > 1 else "")
+        info.append({"parameter": label, "kind": "arrivals"})
         cols.append(_flat(post, "z_level")[:, g])
     info.append({"parameter": "arrivals trend", "kind": "season"})
     cols.append(_flat(post, "trend") / spec["trend_sd"])
@@ -524,8 +537,17 @@ def identifiability_notes(fit: FittedFunnel) -> list[str]:
             f"{max(row['contraction'], 0.0):.0%}); {row['hint']}"
         )
     for _, row in pairs.head(5).iterrows():
-        notes.append(
-            f"{row['a']} and {row['b']} trade off (posterior correlation "
-            f"{row['correlation']:+.2f}): the data fix a combination of the two, not each one"
-        )
+        a, b, r = row["a"], row["b"], row["correlation"]
+        same = a.startswith("rate ") and b.startswith("rate ") and a.split()[1] == b.split()[1]
+        if same and r > 0:
+            stage = a.split()[1]
+            notes.append(
+                f"{a} and {b} rise and fall together (posterior correlation {r:+.2f}): the "
+                f"counts fix where people leaving {stage} go better than how long they stay"
+            )
+        else:
+            notes.append(
+                f"{a} and {b} trade off (posterior correlation {r:+.2f}): the data fix a "
+                "combination of the two, not each one"
+            )
     return notes

@@ -37,7 +37,7 @@ from funnelsim import __version__
 from funnelsim.errors import FunnelsimError
 from funnelsim.funnel import LOST, Funnel
 
-__all__ = ["FittedFunnel", "Diagnostics", "FitFileError", "HDI_PROB", "split_edge"]
+__all__ = ["FittedFunnel", "Diagnostics", "FitFileError", "HDI_PROB", "split_edge", "target_label"]
 
 #: credible mass of the intervals funnelsim prints (ArviZ's default)
 HDI_PROB = 0.94
@@ -49,6 +49,17 @@ _GROUPS = ("posterior", "sample_stats", "observed_data", "posterior_predictive",
 
 class FitFileError(FunnelsimError):
     """A fit file that cannot be used: missing, foreign, or changed after it was written."""
+
+
+def target_label(target: str) -> str:
+    """How a planner reads an effect's target: ``a → b``, ``arrivals`` or ``arrivals: web``.
+
+    >>> target_label("desire -> conversion"), target_label("arrivals:*")
+    ('desire → conversion', 'arrivals')
+    """
+    if target == "arrivals:*":
+        return "arrivals"
+    return target.replace(" -> ", " → ").replace("arrivals:", "arrivals: ")
 
 
 def split_edge(edge: str) -> tuple[str, str]:

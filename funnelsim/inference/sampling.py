@@ -61,6 +61,7 @@ def sample(
     progress: bool = False,
     low_rank: bool = False,
     compiled: Any = None,
+    target_accept: float = 0.8,
 ) -> az.InferenceData:
     """Draw from the posterior of ``model`` with NUTS.
 
@@ -86,15 +87,16 @@ def sample(
     if sampler == "nutpie":
         try:
             idata, compile_s = _nutpie(
-                model, draws, tune, chains, seed, progress, low_rank=low_rank, compiled=compiled
-            )
+                model, draws, tune, chains, seed, progress, low_rank=low_rank, compiled=compiled,
+                target_accept=target_accept,
+            )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - any nutpie failure: retry with PyMC
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             notes.append(f"nutpie failed ({reason.strip()}); sampled again with PyMC's NUTS")
             used = "pymc"
-            idata = _pymc(model, draws, tune, chains, seed, progress)
+            idata = _pymc(model, draws, tune, chains, seed, progress, target_accept)
     else:
-        idata = _pymc(model, draws, tune, chains, seed, progress)
+        idata = _pymc(model, draws, tune, chains, seed, progress, target_accept)
     idata.attrs.update(
         sampler=used,
         draws=int(draws),
@@ -135,6 +137,7 @@ def _nutpie(
     *,
     low_rank: bool = False,
     compiled: Any = None,
+    target_accept: float = 0.8,
 ) -> tuple[az.InferenceData, float]:
     """Draws from nutpie, and the seconds its compile took."""
     import nutpie
@@ -155,12 +158,19 @@ def _nutpie(
             progress_bar=progress,
             save_warmup=False,
             low_rank_modified_mass_matrix=low_rank,
+            target_accept=target_accept,
         )
     return idata, compile_s  # type: ignore[return-value]
 
 
 def _pymc(
-    model: pm.Model, draws: int, tune: int, chains: int, seed: int, progress: bool
+    model: pm.Model,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    progress: bool,
+    target_accept: float = 0.8,
 ) -> az.InferenceData:
     import logging
 
@@ -182,6 +192,7 @@ def _pymc(
                 progressbar=progress,
                 model=model,
                 compute_convergence_checks=False,
+                target_accept=target_accept,
             )
     finally:
         logger.setLevel(level)

@@ -436,7 +436,7 @@ def plot_response_curves(
             Line2D(
                 [], [], color="#444444", marker="|", ls="", ms=9, label="daily spend in the history"
             ),
-            Line2D([], [], color="#444444", ls="--", lw=1, label="daily spend for half the full effect"),
+            Line2D([], [], color="#444444", ls="--", lw=1, label="half-saturation (daily spend)"),
             Patch(color="#000000", alpha=0.06, lw=0, label="beyond the spend seen"),
         ]
         fig.legend(
@@ -481,7 +481,7 @@ def _response_panel(ax: Axes, name: str, curve: Mapping[str, Any], color: str, c
     if half is not None and np.isfinite(half) and spend.min() <= half <= right:
         ax.axvline(float(half), color=color, ls="--", lw=1, gid="half-saturation")
         left = half < spend.min() + 0.6 * (right - spend.min())
-        text = f"half effect at\n{_number(float(half))}/day"
+        text = f"half-saturation\n{_number(float(half))}/day"
         ax.annotate(
             text,
             xy=(float(half), 0.97),

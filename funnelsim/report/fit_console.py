@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from funnelsim.inference.fitted import HDI_PROB, FittedFunnel
+from funnelsim.inference.fitted import HDI_PROB, FittedFunnel, target_label
 
 __all__ = ["print_fit"]
 
@@ -50,11 +50,13 @@ def print_fit(fit: FittedFunnel, console: Console) -> None:
         table.add_column(f"{pct} interval", justify="right", no_wrap=True)
         for rec in effects.itertuples():
             table.add_row(
-                f"{escape(rec.campaign)}: {escape(rec.target.replace(' -> ', ' → '))}",
+                f"{escape(rec.campaign)}: {escape(target_label(rec.target))}",
                 f"{rec.lift_mean:.2f}",
                 f"{rec.lift_hdi_low:.2f} – {rec.lift_hdi_high:.2f}",
             )
         console.print(table)
+    if fit.kind == "counts":
+        _print_counts(fit, console)
     for note in fit.notes:
         console.print(f"[dim]•[/] {escape(note)}")
     diag = fit.diagnostics()
@@ -79,3 +81,57 @@ def print_fit(fit: FittedFunnel, console: Console) -> None:
         console.print(
             f"[yellow]⚠ event names not in the stage map were skipped: {escape(shown)}{more}[/]"
         )
+
+
+def _print_counts(fit: FittedFunnel, console: Console) -> None:
+    """A counts fit: carryover and saturation, what each campaign brought, the holdout."""
+    from funnelsim.inference.count_fit import contributions, holdout_check
+
+    effects = fit.effects()
+    if len(effects):
+        table = Table(title="Carryover and saturation", title_justify="left", box=None)
+        table.add_column("campaign", no_wrap=True)
+        table.add_column("half-life (days)", justify="right", no_wrap=True)
+        table.add_column("half-saturation", justify="right", no_wrap=True)
+        for rec in effects.drop_duplicates("campaign").itertuples():
+            table.add_row(
+                escape(rec.campaign),
+                f"{rec.half_life_days_mean:.1f}",
+                f"{rec.half_saturation_mean:,.0f}/day",
+            )
+        console.print(table)
+        contrib = contributions(fit)
+        mine = contrib[contrib["stage"] == fit.goal]
+        pct = f"{HDI_PROB:.0%}"
+        table = Table(
+            title=f"Extra {fit.goal} from each campaign",
+            title_justify="left",
+            box=None,
+        )
+        table.add_column("campaign", no_wrap=True)
+        table.add_column("mean", justify="right", no_wrap=True)
+        table.add_column(f"{pct} interval", justify="right", no_wrap=True)
+        for rec in mine.itertuples():
+            table.add_row(
+                escape(rec.campaign),
+                f"{rec.contribution_mean:,.0f}",
+                f"{rec.contribution_hdi_low:,.0f} – {rec.contribution_hdi_high:,.0f}",
+            )
+        console.print(table)
+    held = holdout_check(fit)
+    if len(held):
+        table = Table(
+            title=f"Holdout: the last {int(held['periods'].iloc[0])} periods, forecast unseen",
+            title_justify="left",
+            box=None,
+        )
+        table.add_column("series", no_wrap=True)
+        table.add_column("mean abs error", justify="right", no_wrap=True)
+        table.add_column("inside 90% interval", justify="right", no_wrap=True)
+        for rec in held.itertuples():
+            table.add_row(
+                f"{escape(rec.stage)} ({rec.kind})",
+                f"{rec.mean_abs_pct_error:.1f}%",
+                f"{rec.coverage_90:.0%}",
+            )
+        console.print(table)

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from funnelsim import __version__  # noqa: E402
-from funnelsim.inference.fitted import HDI_PROB, FittedFunnel  # noqa: E402
+from funnelsim.inference.fitted import HDI_PROB, FittedFunnel, target_label  # noqa: E402
 from funnelsim.report.html import _STYLE  # noqa: E402
 
 __all__ = ["fit_report_html", "plot_rates", "plot_ppc", "plot_lifts"]
@@ -141,7 +141,7 @@ def plot_lifts(fit: FittedFunnel, ax: plt.Axes | None = None) -> plt.Axes | None
     ax.hlines(y, table["lift_hdi_low"], table["lift_hdi_high"], color="#dd8452", lw=2.5)
     ax.plot(table["lift_mean"], y, "o", color="#8c4a1c", ms=5)
     ax.set_yticks(
-        y, [f"{c}: {t.replace(' -> ', ' → ')}" for c, t in zip(table.campaign, table.target)]
+        y, [f"{c}: {target_label(t)}" for c, t in zip(table.campaign, table.target)]
     )
     ax.set_ylim(-0.7, len(table) - 0.3)
     ax.set_xlabel("lift: rate multiplier at full pressure (1 = no effect)")
@@ -262,9 +262,7 @@ def fit_report_html(fit: FittedFunnel, title: str = "fit") -> str:
     effects = fit.effects()
     if len(effects):
         parts.append("<h2>Campaign effects</h2>")
-        effects = effects.assign(
-            target=effects["target"].str.replace(" -> ", " → ").str.replace("arrivals:*", "arrivals")
-        )
+        effects = effects.assign(target=effects["target"].map(target_label))
         formats = {"lift (mean)": ".3f", low: ".3f", high: ".3f"}
         if "half_life_days_mean" in effects:  # count fits learn carryover and saturation
             effects = effects[

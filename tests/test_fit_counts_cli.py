@@ -1,0 +1,217 @@
+"""`funnelsim fit --kind counts` on the shipped dashboard example, as a planner runs it:
+the tables, the report, a forecast from the fit, the PyTensor model against its numpy
+twin — and the mistakes a hurried planner makes (exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from funnelsim.cli import app
+from tests.conftest import SCENARIOS
+
+runner = CliRunner()
+DATA = SCENARIOS / "data"
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _args(folder: Path, counts: str = "counts.csv", spend: str = "spend.csv") -> list[str]:
+    return [
+        "fit", str(folder / counts), "--kind", "counts", "--spend", str(folder / spend),
+        "--funnel", str(folder / "funnel.yaml"), "--priors", str(folder / "priors.yaml"),
+    ]  # fmt: skip
+
+
+@pytest.fixture()
+def copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    shutil.copytree(DATA, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The shipped example fitted once, holding out its last 8 weeks."""
+    out = tmp_path_factory.mktemp("fit") / "dash.nc"
+    result = runner.invoke(
+        app,
+        [*_args(DATA), "--holdout", "8", "--draws", "500", "--tune", "500", "--chains", "2",
+         "--seed", "4", "-o", str(out)],
+        terminal_width=80,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_counts_fit_recovers_the_shipped_truth(fitted: tuple[Path, str]) -> None:
+    out, output = fitted
+    truth = yaml.safe_load((DATA / "truth.yaml").read_text())
+    effects = pd.read_csv(out.with_name("dash.effects.csv"))
+    assert {"carryover_mean", "half_life_days_mean", "half_saturation_mean"} <= set(effects)
+    for rec in effects.itertuples():
+        true = truth["campaigns"][rec.campaign]
+        assert rec.lift_hdi_low <= true["lift"] <= rec.lift_hdi_high, rec
+    rates = pd.read_csv(out.with_name("dash.rates.csv"))
+    inside = [
+        row.rate_hdi_low <= truth["rates_per_day"][f"{row.source} -> {row.target}"]
+        <= row.rate_hdi_high
+        for row in rates.itertuples()
+    ]
+    assert sum(inside) >= len(inside) - 1  # 94% intervals: one miss in eight is fair
+    text = _flat(output)
+    assert "Campaign lifts" in text and "wrote dash.nc" in text
+
+
+def test_counts_fit_writes_contributions_holdout_and_report(fitted: tuple[Path, str]) -> None:
+    out, _ = fitted
+    contrib = pd.read_csv(out.with_name("dash.contributions.csv"))
+    assert list(contrib.columns) == [
+        "campaign", "stage", "contribution_mean", "contribution_hdi_low", "contribution_hdi_high",
+    ]  # fmt: skip
+    conv = contrib[contrib["stage"] == "conversion"].set_index("campaign")
+    assert (conv["contribution_hdi_low"] > 0).all()  # every campaign brought conversions
+    upper = contrib[(contrib["campaign"] == "social") & (contrib["stage"] == "awareness")]
+    assert abs(float(upper["contribution_mean"].iloc[0])) < conv.loc["social", "contribution_mean"]
+    held = pd.read_csv(out.with_name("dash.holdout.csv"))
+    assert list(held["periods"]) == [8] * 5
+    assert held["coverage_90"].mean() >= 0.6
+    assert (held["mean_abs_pct_error"] < 10).all()
+    html = out.with_name("dash.report.html").read_text()
+    for heading in ("Holdout check", "What each campaign brought", "Response curves",
+                    "What the counts pin down"):  # fmt: skip
+        assert heading in html
+
+
+def test_a_scenario_forecasts_from_a_counts_fit(fitted: tuple[Path, str], tmp_path: Path) -> None:
+    out, _ = fitted
+    scenario = tmp_path / "next.yaml"
+    scenario.write_text(
+        yaml.safe_dump(
+            {
+                "name": "next quarter",
+                "horizon": {"start": "2026-01-01", "periods": 13, "step": "week"},
+                "fit": str(out),
+                "arrivals": {"per_day": 1500, "stage": "awareness"},
+                "economics": {"value_per_conversion": 40},
+                "replicates": 50,
+                "seed": 1,
+            }
+        )
+    )
+    result = runner.invoke(app, ["run", str(scenario), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert len(summary) and np.isfinite(summary.select_dtypes("number").to_numpy()).all()
+
+
+def test_the_model_and_its_numpy_twin_agree() -> None:
+    """The PyTensor graph the sampler uses and the numpy recursion that computes
+    contributions and forecasts give the same expected counts at random parameters."""
+    from pytensor.graph.traversal import ancestors
+
+    from funnelsim.data.counts import load_counts
+    from funnelsim.inference.aggregate import build_model, design_for
+    from funnelsim.inference.api import load_funnel_file
+    from funnelsim.inference.count_priors import read_count_priors
+    from funnelsim.inference.flows import Params, mean_flows
+
+    funnel = load_funnel_file(DATA / "funnel.yaml")
+    priors = read_count_priors(DATA / "priors.yaml")
+    data = load_counts(
+        DATA / "counts.csv", DATA / "spend.csv", stages=funnel.stages, campaigns=list(priors.campaigns)
+    ).head(30)
+    design = design_for(data, funnel, priors)
+    model = build_model(design)
+    mu = next(v for v in ancestors(model.observed_RVs) if getattr(v, "name", None) == "mu")
+    names = ["rate", "log_lift", "carryover", "half_saturation", "level", "trend", "yearly",
+             "initial"]  # fmt: skip
+    outs = model.replace_rvs_by_values([mu, *(model[n] for n in names)])
+    fn = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore")
+    rng = np.random.default_rng(5)
+    start = model.initial_point()
+    for _ in range(3):
+        point = {k: v + rng.normal(0.0, 0.5, np.shape(v)) for k, v in start.items()}
+        got, *values = fn(point)
+        v = dict(zip(names, values))
+        params = Params(
+            rate=v["rate"][None], log_lift=v["log_lift"][None], carryover=v["carryover"][None],
+            half_saturation=v["half_saturation"][None], level=v["level"][None],
+            trend=np.array([v["trend"]]), yearly=v["yearly"][None], weekly=np.zeros((1, 0)),
+            initial=v["initial"][None],
+        )  # fmt: skip
+        entries, occupancy = mean_flows(design.grid, params)
+        want = np.concatenate([entries, occupancy], axis=-1)[0][..., design.series_index]
+        np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+# ---------------------------------------------------------------------- mistakes
+def _fails(args: list[str], folder: Path, *expected: str) -> str:
+    before = sorted(p.name for p in folder.rglob("*"))
+    result = runner.invoke(app, [*args, "-o", str(folder / "fit.nc")], terminal_width=80)
+    assert result.exit_code == 2, result.output
+    text = _flat(result.output)
+    for part in expected:
+        assert part in text, text
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in folder.rglob("*")) == before  # nothing written
+    return text
+
+
+def test_negative_counts(copy: Path) -> None:
+    frame = pd.read_csv(copy / "counts.csv")
+    frame.loc[6, "count"] = -12
+    frame.to_csv(copy / "counts.csv", index=False)
+    _fails(_args(copy), copy, "negative", "row 8")
+
+
+def test_a_week_missing(copy: Path) -> None:
+    frame = pd.read_csv(copy / "counts.csv")
+    frame = frame[frame["period"] != "2024-03-04"]
+    frame.to_csv(copy / "counts.csv", index=False)
+    _fails(_args(copy), copy, "2024-03-04")
+
+
+def test_a_funnel_stage_missing_from_the_counts(copy: Path) -> None:
+    frame = pd.read_csv(copy / "counts.csv")
+    frame[frame["stage"] != "desire"].to_csv(copy / "counts.csv", index=False)
+    _fails(_args(copy), copy, "desire", "latent")
+
+
+def test_spend_for_an_unknown_campaign(copy: Path) -> None:
+    spend = pd.read_csv(copy / "spend.csv")
+    spend["radio"] = 100.0
+    spend.to_csv(copy / "spend.csv", index=False)
+    _fails(_args(copy), copy, "radio")
+
+
+def test_a_campaign_with_no_spend(copy: Path) -> None:
+    spend = pd.read_csv(copy / "spend.csv")
+    spend["coupons"] = 0.0
+    spend.to_csv(copy / "spend.csv", index=False)
+    _fails(_args(copy), copy, "coupons", "cannot be learned")
+
+
+def test_counts_need_a_funnel(copy: Path) -> None:
+    args = [a for a in _args(copy)]
+    i = args.index("--funnel")
+    del args[i : i + 2]
+    _fails(args, copy, "--funnel")
+
+
+def test_a_priors_file_naming_an_edge_the_funnel_lacks(copy: Path) -> None:
+    text = (copy / "priors.yaml").read_text().replace("desire -> conversion", "desire -> advocacy")
+    (copy / "priors.yaml").write_text(text)
+    _fails(_args(copy), copy, "desire -> advocacy", "not an edge")
+
+
+def test_holdout_too_long(copy: Path) -> None:
+    _fails([*_args(copy), "--holdout", "100"], copy, "--holdout")
