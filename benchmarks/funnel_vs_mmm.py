@@ -36,22 +36,23 @@ its error is its form, not the count noise), ``--sampler pymc``.
 
 Measured (2 cores, seeds 2026–2028, funnelsim fitter not yet merged): the MMM fits
 conversions with R² 0.90–0.92, but its residual sd (81–90 a week) is 2.5× the count
-noise (34), and the misfit stays when there is no noise at all (``--noise-free``: R²
-0.90–0.94, residual sd 71–89). Errors of its posterior mean (94% interval holds the
-truth): tv −59%, −97%, −95% (0/3), social +43%, +85%, +15% (2/3), coupons +44%, +43%,
-+50% (0/3); noise-free the same: tv −88%, social +46%, coupons +46% on average. They
-come from its form: tv's conversions arrive 2–12 weeks after the spend (mean lag 7.4
-weeks through awareness, interest and desire) and social's peak 2–4 weeks after it,
-while geometric adstock puts its largest weight on the spend's own week; the MMM gives
-tv's late conversions to social and the baseline. Coupons bring conversions forward
-(the week's extra conversions are 1.6× the net gain, fewer follow), which a
-non-negative adstock cannot express, so the MMM credits the whole spike. A longer
-window (``--l-max 13``) moves tv to −48% and social to +33% (seed 2026) with worse
-convergence (31 divergences, R-hat 1.05); ``--likelihood negbin`` gives −60% / +19% /
-+38%. The MMM's few divergences (0–11 of 4,000 draws, where tv's β is near 0) do not
-drive its errors: sampled with nutpie's ``target_accept=0.95`` (seed 2028) it has none
-and the same contributions within 5%. Each MMM fit takes 8–14 s with a warm nutpie
-cache (6–9 s of it compiling; a cold compile about 40 s).
+noise (34), and the misfit stays without any noise (``--noise-free``: R² 0.90–0.94,
+residual sd 71–89). Errors of its posterior mean (94% interval holds the truth): tv
+−59%, −97%, −95% (0/3), social +43%, +85%, +15% (2/3), coupons +44%, +43%, +50% (0/3);
+noise-free the same (tv −88%, social +46%, coupons +46% on average). The campaigns'
+total is about right (+2.5%, −1.7%, −14%): the MMM splits it wrongly, and the errors
+come from its form. tv's conversions arrive 2–12 weeks after the spend (mean lag 7.4
+weeks, through awareness, interest and desire) and social's peak 2–4 weeks after it,
+while geometric adstock puts its largest weight on the spend's own week; tv's late
+conversions are credited to social and coupons. Coupons bring conversions forward (the
+week's extra conversions are 1.6× the net gain, fewer follow), which a non-negative
+adstock cannot express, so the MMM credits the whole spike. A longer window
+(``--l-max 13``, seed 2026) moves tv to −48% and social to +33%, with worse convergence
+(31 divergences, R-hat 1.05); ``--likelihood negbin`` gives −60% / +19% / +38%. The
+MMM's few divergences (0–11 of 4,000 draws, where tv's β is near 0) do not drive its
+errors: sampled with nutpie's ``target_accept=0.95`` (seed 2028) it has none and the
+same contributions within 5%. Each MMM fit takes 8–14 s with a warm nutpie cache (6–9 s
+of it compiling; a cold compile about 40 s).
 """
 
 from __future__ import annotations
@@ -278,6 +279,14 @@ def one_set(
             row |= {"fun_err": pct(fm, true), "fun_cover": flo <= true <= fhi}
         print(line)
         rows.append(row)
+    total = sum(truth.values())
+    draws = mmm["contributions"].sum(axis=1)
+    lo, hi = (float(v) for v in np.quantile(draws, [0.03, 0.97]))
+    line = f"{'all three':<32}{total:>9,.0f} | MMM {cell(float(draws.mean()), lo, hi, total)}"
+    if fun:
+        summed = sum(v[0] for v in fun.values())  # interval of a sum: not from the table
+        line += f" | funnelsim {summed:>11,.0f} {'':>19} {pct(summed, total):>+7.1f}"
+    print(line)
     if not fun:
         print(note)
     print("share of a week's extra conversions landing 0, 1, 2, … weeks after the spend:")
