@@ -17,8 +17,9 @@ same data are compared against it:
 * the standard one-KPI media-mix model (``benchmarks/_mmm.py``: weekly conversions on
   adstocked, saturated spend with trend and yearly seasonality, pymc-marketing's
   priors, sampled with nutpie), which sees conversions and spend only;
-* funnelsim's aggregate-count fit (:func:`funnelsim.inference.aggregate.fit_counts`)
-  of every stage's counts, when that fitter is importable.
+* funnelsim's aggregate-count fit (:func:`funnelsim.inference.count_fit.fit_counts`,
+  contributions by :func:`~funnelsim.inference.count_fit.contributions`) of every
+  stage's counts, when that fitter is importable.
 
 Printed per data set: each campaign's true contribution, each method's posterior mean
 and 94% interval, its error in %, and the seconds each fit took; for the MMM also how
@@ -166,10 +167,10 @@ def fit_funnelsim(
 ) -> tuple[dict[str, tuple[float, float, float]] | None, float, str]:
     """funnelsim's aggregate-count fit of every stage's counts, read from files as
     ``funnelsim fit --kind counts`` reads them: ``({campaign: (mean, low, high)},
-    seconds, "")``, or ``(None, 0, reason)`` when the fitter is not available yet."""
+    seconds, convergence)``, or ``(None, 0, reason)`` when the fitter is not available."""
     try:
         from funnelsim.data.counts import load_counts
-        from funnelsim.inference.aggregate import fit_counts  # type: ignore[attr-defined]
+        from funnelsim.inference.count_fit import contributions, fit_counts
         from funnelsim.inference.count_priors import read_count_priors
     except ImportError as exc:
         return None, 0.0, f"funnelsim fitter not available yet ({exc})"
@@ -184,11 +185,15 @@ def fit_funnelsim(
     t0 = time.perf_counter()
     fit = fit_counts(data, planner_funnel(), priors, seed=seed)
     seconds = time.perf_counter() - t0
-    table = fit.contributions()
+    table = contributions(fit)
     rows = table[table["stage"] == GOAL].set_index("campaign")
     columns = ["contribution_mean", "contribution_hdi_low", "contribution_hdi_high"]
     out = {c: tuple(float(rows.loc[c, k]) for k in columns) for c in CAMPAIGNS}
-    return out, seconds, ""  # type: ignore[return-value]
+    d = fit.diagnostics()
+    health = (
+        f"R-hat ≤ {d.rhat_max:.3f}, bulk ESS ≥ {d.ess_bulk_min:.0f}, {d.divergences} divergences"
+    )
+    return out, seconds, health  # type: ignore[return-value]
 
 
 def planner_funnel() -> Funnel:
@@ -260,7 +265,7 @@ def one_set(
         f"{resid_sd:.0f} vs count noise sd {noise_sd:.0f}, "
         f"R-hat ≤ {float(mmm['rhat']):.3f}, bulk ESS ≥ {float(mmm['ess_bulk']):.0f}, "
         f"{int(mmm['divergences'])} divergences)"
-        + (f"; funnelsim fit {fun_s:.1f} s" if fun else "")
+        + (f"; funnelsim fit {fun_s:.1f} s ({note})" if fun else "")
     )
     columns = f"{'mean':>11} {'94% interval':>19} {'err%':>7}"
     header = f"{'campaign':<9}{'moves':<23}{'truth':>9} | MMM {columns}"
