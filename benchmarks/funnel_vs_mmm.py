@@ -35,7 +35,13 @@ Options: ``--l-max`` (MMM adstock window, weeks; default 8), ``--likelihood negb
 ``--noise-free`` (fit the MMM to the expected engine's conversions, so what is left of
 its error is its form, not the count noise), ``--sampler pymc``.
 
-Measured (2 cores, seeds 2026–2028, funnelsim fitter not yet merged): the MMM fits
+Measured (2 cores, seeds 2026–2028; funnelsim's fitter as first committed, before its
+merge). funnelsim's count fit, errors (94% interval holds the truth): tv +5.2%, +5.2%,
++8.6% (0/3), social +0.1%, +2.1%, +5.0% (2/3), coupons +5.4%, +4.2%, +8.1% (2/3); all
+three +3.7%, +3.9%, +7.3%; 287–424 s per fit. Its errors lean high and its intervals
+are too narrow for tv; the seed-2026 fit did not converge (R-hat 1.59, bulk ESS 7, 894
+divergences) though its means were as close; seeds 2027–2028 had R-hat 1.005 and 23
+and 10 divergences. The MMM fits
 conversions with R² 0.90–0.92, but its residual sd (81–90 a week) is 2.5× the count
 noise (34), and the misfit stays without any noise (``--noise-free``: R² 0.90–0.94,
 residual sd 71–89). Errors of its posterior mean (94% interval holds the truth): tv
