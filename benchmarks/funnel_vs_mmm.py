@@ -41,9 +41,10 @@ merge). funnelsim's count fit, errors (94% interval holds the truth): tv +5.2%, 
 three +3.7%, +3.9%, +7.3%; 287–424 s per fit. Its errors lean high and its intervals
 are too narrow for tv; the seed-2026 fit did not converge (R-hat 1.59, bulk ESS 7, 894
 divergences) though its means were as close; seeds 2027–2028 had R-hat 1.005 and 23
-and 10 divergences. The MMM fits
-conversions with R² 0.90–0.92, but its residual sd (81–90 a week) is 2.5× the count
-noise (34), and the misfit stays without any noise (``--noise-free``: R² 0.90–0.94,
+and 10 divergences.
+
+The MMM fits conversions with R² 0.90–0.92, but its residual sd (81–90 a week) is 2.5×
+the count noise (34), and the misfit stays without any noise (``--noise-free``: R² 0.90–0.94,
 residual sd 71–89). Errors of its posterior mean (94% interval holds the truth): tv
 −59%, −97%, −95% (0/3), social +43%, +85%, +15% (2/3), coupons +44%, +43%, +50% (0/3);
 noise-free the same (tv −88%, social +46%, coupons +46% on average). The campaigns'
