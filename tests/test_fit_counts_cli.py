@@ -62,7 +62,8 @@ def test_counts_fit_recovers_the_shipped_truth(fitted: tuple[Path, str]) -> None
         assert rec.lift_hdi_low <= true["lift"] <= rec.lift_hdi_high, rec
     rates = pd.read_csv(out.with_name("dash.rates.csv"))
     inside = [
-        row.rate_hdi_low <= truth["rates_per_day"][f"{row.source} -> {row.target}"]
+        row.rate_hdi_low
+        <= truth["rates_per_day"][f"{row.source} -> {row.target}"]
         <= row.rate_hdi_high
         for row in rates.itertuples()
     ]
@@ -127,7 +128,10 @@ def test_the_model_and_its_numpy_twin_agree() -> None:
     funnel = load_funnel_file(DATA / "funnel.yaml")
     priors = read_count_priors(DATA / "priors.yaml")
     data = load_counts(
-        DATA / "counts.csv", DATA / "spend.csv", stages=funnel.stages, campaigns=list(priors.campaigns)
+        DATA / "counts.csv",
+        DATA / "spend.csv",
+        stages=funnel.stages,
+        campaigns=list(priors.campaigns),
     ).head(30)
     design = design_for(data, funnel, priors)
     model = build_model(design)

@@ -55,10 +55,11 @@ if TYPE_CHECKING:
 __all__ = ["Design", "design_for", "build_model", "sample_counts", "KINDS"]
 
 KINDS = ("entries", "occupancy")
-_GUESS_LEVEL = 100.0
-_INIT_SD = 0.5
-TARGET_ACCEPT = float(__import__("os").environ.get("FUNNELSIM_TARGET_ACCEPT", "0.95"))
-_NOISE_FLOOR = 1e-3  # relative extra noise every count has at least  # sd of log(people at the start / steady state) per stage  # arrivals per day when no count of the entry stage says better
+_GUESS_LEVEL = 100.0  # arrivals per day when no count of the entry stage says better
+_INIT_SD = 0.5  # sd of log(people at the start / steady state) per stage
+#: NUTS target acceptance of count fits (0.8, the default, left divergences)
+TARGET_ACCEPT = 0.95
+_NOISE_FLOOR = 1e-3  # relative extra noise every count has at least
 
 
 @dataclass(frozen=True)
@@ -142,13 +143,17 @@ def design_for(
     declared = set(priors.campaigns)
     effect_c, effect_k, fx_names, fx_centre, fx_sd = [], [], [], [], []
     forward = [
-        k for k, (i, j) in enumerate(edges) if j < s_n and j > i  # forward moves, no lost
+        k
+        for k, (i, j) in enumerate(edges)
+        if j < s_n and j > i  # forward moves, no lost
     ]
     for c, name in enumerate(campaigns):
         spec = priors.campaigns.get(name)
-        targets = spec.targets() if spec is not None else None
-        if targets is None:
-            targets = {ARRIVALS: None} | {names[k]: None for k in forward}
+        given = spec.targets() if spec is not None else None
+        targets: dict[str, float | None] = {ARRIVALS: None}
+        targets |= {names[k]: None for k in forward}
+        if given is not None:
+            targets = given
         sd = spec.lift_sd_log if spec is not None else 0.5
         for target, median in targets.items():
             if target != ARRIVALS and target not in names:
@@ -179,7 +184,9 @@ def design_for(
     if weekly is None:
         weekly = 2 if data.period_days == 1 else 0
     spend_offset = int((data.dates[0] - data.spend_start) / np.timedelta64(1, "D"))
-    shape = np.array([priors.campaigns[c].shape if c in priors.campaigns else 1.0 for c in campaigns])
+    shape = np.array(
+        [priors.campaigns[c].shape if c in priors.campaigns else 1.0 for c in campaigns]
+    )
     grid = Grid(
         stages=stages,
         entry=idx[funnel.entry],
@@ -218,7 +225,9 @@ def design_for(
     s_index = np.array([idx[s] + s_n * KINDS.index(k) for s, k in data.series])
     counts = np.asarray(data.counts, float)
     level = []
-    entry_series = [n for n, (s, k) in enumerate(data.series) if s == funnel.entry and k == KINDS[0]]
+    entry_series = [
+        n for n, (s, k) in enumerate(data.series) if s == funnel.entry and k == KINDS[0]
+    ]
     for g in range(len(data.segments)):
         if entry_series:
             per_day = np.nanmedian(counts[g, : min(8, counts.shape[1]), entry_series[0]])
@@ -324,9 +333,9 @@ def build_model(design: Design) -> pm.Model:
             # adstock: within 7-day blocks, then across blocks (exact; see flows.adstock_blocks)
             inner_w = pt.exp(np.maximum(lag, 0)[None] * log_c[:, None, None]) * (lag >= 0)[None]
             inner = pt.matmul(spend, inner_w.dimshuffle(0, 2, 1))  # (C, Nb, B)
-            cross = pt.exp(BLOCK * np.maximum(blag, 0)[None] * log_c[:, None, None]) * (
-                blag >= 0
-            )[None]
+            cross = (
+                pt.exp(BLOCK * np.maximum(blag, 0)[None] * log_c[:, None, None]) * (blag >= 0)[None]
+            )
             end = pt.matmul(cross, inner[:, :, -1:])[:, :, 0]  # (C, Nb)
             prev = pt.concatenate([pt.zeros_like(end[:, :1]), end[:, :-1]], axis=1)
             carried = pt.exp((np.arange(BLOCK) + 1.0)[None, :] * log_c[:, None])  # (C, B)

@@ -121,7 +121,7 @@ def fit_history(
             say,
         )  # fmt: skip
     stages = [s for s in structure.stages if s != LOST] if structure is not None else None
-    edges, priors = _edges_and_priors(structure)
+    edges, centres = _edges_and_priors(structure)
     end_ts = pd.Timestamp(end) if end is not None else None
     if kind == "journeys":
         from funnelsim.data.events import read_events
@@ -140,7 +140,7 @@ def fit_history(
         idata = fit_journeys(
             stats,
             edges=edges,
-            prior_rates=priors,
+            prior_rates=centres,
             prior_strength=prior_strength,
             campaigns=fitted_campaigns,
             drop_off=drop_off,
@@ -171,7 +171,7 @@ def fit_history(
         idata = fit_snapshots(
             sstats,
             edges=edges,
-            prior_rates={f"{a} -> {b}": r for (a, b), r in (priors or {}).items() if a != b},
+            prior_rates={f"{a} -> {b}": r for (a, b), r in (centres or {}).items() if a != b},
             sampler=sampler,
             draws=draws,
             tune=tune,
@@ -342,7 +342,9 @@ def starter_scenario(fit: FittedFunnel, fit_path: Path, scenario_path: Path) -> 
     head = (
         "# Starter scenario written by `funnelsim fit`. Arrivals are the rates seen in the\n"
         "# data; set economics.value_per_conversion and add campaigns (baseline/variants),\n"
-        "# then: funnelsim run " + scenario_path.name + "\n"
+        "# then: funnelsim run "
+        + scenario_path.name
+        + "\n"
         + (
             "# population.initial: the people in each stage at the data's end, as the fit\n"
             "# estimates them (posterior mean).\n"
@@ -381,9 +383,7 @@ def write_fit(
         writers[contrib_csv] = lambda tmp: contrib.to_csv(tmp, index=False, float_format="%.6g")
         checked = holdout_check(fit)
         if len(checked):
-            writers[holdout_csv] = lambda tmp: checked.to_csv(
-                tmp, index=False, float_format="%.6g"
-            )
+            writers[holdout_csv] = lambda tmp: checked.to_csv(tmp, index=False, float_format="%.6g")
     writers[report] = lambda tmp: tmp.write_text(
         fit_report_html(fit, title=path.name), encoding="utf-8"
     )

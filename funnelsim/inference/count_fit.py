@@ -17,7 +17,6 @@ scenario's ``fit:`` like any other fit. The functions below read a counts fit:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -409,7 +408,9 @@ def response_curves(fit: FittedFunnel, points: int = 60) -> dict[str, dict]:
         top = 1.5 * (used.max() if len(used) else 1.0)
         x = np.linspace(0.0, top, points)
         carry = params.carryover[:, c][:, None]
-        press = hill(x[None, :] / (1.0 - carry), params.half_saturation[:, c][:, None], grid.shape[c])
+        press = hill(
+            x[None, :] / (1.0 - carry), params.half_saturation[:, c][:, None], grid.shape[c]
+        )
         pct = (np.exp(params.log_lift[:, f][:, None] * press) - 1.0) * 100.0
         hdi = np.array([_hdi(pct[:, i]) for i in range(points)])
         k = grid.effect_edge[f]
@@ -438,8 +439,7 @@ def _edge_name(grid: Grid, k: int) -> str:
 _HINTS = {
     "rate": "occupancy counts of {stage} (people in it at each period's end) or a journey "
     "sample (`funnelsim fit events.csv --kind journeys`) would pin it down",
-    "lift": "periods with and without {campaign}'s spend, at different levels, would pin "
-    "it down",
+    "lift": "periods with and without {campaign}'s spend, at different levels, would pin it down",
     "half_life": "bursts of {campaign}'s spend with gaps between them would show how long "
     "its effect lasts",
     "half_saturation": "periods with higher {campaign} spend than so far would show where "
@@ -465,10 +465,16 @@ def _z_table(fit: FittedFunnel) -> tuple[list[dict[str, str]], np.ndarray]:
         info.append({"parameter": f"lift {name}", "kind": "lift", "campaign": campaign})
         cols.append(_flat(post, "z_lift")[:, f])
     for c, campaign in enumerate(spec["campaigns"]):
-        info.append({"parameter": f"half-life {campaign}", "kind": "half_life", "campaign": campaign})
+        info.append(
+            {"parameter": f"half-life {campaign}", "kind": "half_life", "campaign": campaign}
+        )
         cols.append(_flat(post, "z_half_life")[:, c])
         info.append(
-            {"parameter": f"half-saturation {campaign}", "kind": "half_saturation", "campaign": campaign}
+            {
+                "parameter": f"half-saturation {campaign}",
+                "kind": "half_saturation",
+                "campaign": campaign,
+            }
         )
         cols.append(_flat(post, "z_half_saturation")[:, c])
     for g, seg in enumerate(spec["segments"]):

@@ -137,8 +137,8 @@ class Params:
     initial: np.ndarray | None = None  # (D, G, S) log-multiplier of the steady start
 
     def take(self, idx: np.ndarray | slice) -> Params:
-        values = [getattr(self, f) for f in self.__dataclass_fields__]
-        return Params(*(None if v is None else v[idx] for v in values))
+        values: dict[str, Any] = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        return Params(**{f: None if v is None else v[idx] for f, v in values.items()})  # type: ignore[arg-type]
 
 
 def adstock(spend: np.ndarray, carryover: np.ndarray) -> np.ndarray:

@@ -140,9 +140,7 @@ def plot_lifts(fit: FittedFunnel, ax: plt.Axes | None = None) -> plt.Axes | None
     ax.axvline(1.0, color="#999", ls="--", lw=1)
     ax.hlines(y, table["lift_hdi_low"], table["lift_hdi_high"], color="#dd8452", lw=2.5)
     ax.plot(table["lift_mean"], y, "o", color="#8c4a1c", ms=5)
-    ax.set_yticks(
-        y, [f"{c}: {target_label(t)}" for c, t in zip(table.campaign, table.target)]
-    )
+    ax.set_yticks(y, [f"{c}: {target_label(t)}" for c, t in zip(table.campaign, table.target)])
     ax.set_ylim(-0.7, len(table) - 0.3)
     ax.set_xlabel("lift: rate multiplier at full pressure (1 = no effect)")
     ax.grid(axis="x", alpha=0.3)
