@@ -17,6 +17,10 @@ MODULES = [
     "funnelsim.inference.journeys",
     "funnelsim.inference.campaign_data",
     "funnelsim.inference.api",
+    "funnelsim.inference.flows",
+    "funnelsim.inference.count_priors",
+    "funnelsim.data.counts",
+    "funnelsim.data.synthetic",
 ]
 
 

@@ -153,3 +153,56 @@ def test_period_maps_compose_steps(n: int) -> None:
         m = m @ p + b
     np.testing.assert_allclose(m0 @ pi + beta, m, rtol=1e-12)
     np.testing.assert_allclose(m0 @ f_mat + f_vec, ent, rtol=1e-12)
+
+
+def test_identifiability_reads_prior_contraction_and_tradeoffs() -> None:
+    """Contraction is 1 − var(z | data) for every non-centred prior: a z with posterior sd
+    0.1 is pinned, one with sd 0.9 is weak (with a hint naming the data that would help),
+    and two z's that move together are reported as a pair."""
+    import json
+
+    import arviz as az
+
+    from funnelsim.inference.count_fit import identifiability, identifiability_notes
+    from funnelsim.inference.fitted import FittedFunnel
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    shared = rng.normal(size=n)
+    z_rate = np.stack([0.1 * rng.normal(size=n), 0.9 * rng.normal(size=n)], axis=-1)
+    z_lift = (0.3 * (0.95 * shared + np.sqrt(1 - 0.95**2) * rng.normal(size=n)))[:, None]
+    z_hs = (0.3 * shared)[:, None]
+    post = {
+        "rate": np.full((1, n, 1, 2), 0.05),
+        "z_rate": z_rate[None],
+        "z_lift": z_lift[None],
+        "z_half_life": 0.2 * rng.normal(size=(1, n, 1)),
+        "z_half_saturation": z_hs[None],
+        "z_level": 0.05 * rng.normal(size=(1, n, 1)),
+        "trend": 0.5 * 0.2 * rng.normal(size=(1, n)),
+    }
+    idata = az.from_dict(
+        posterior=post,
+        dims={"rate": ["segment", "edge"]},
+        coords={"segment": ["all"], "edge": ["a -> b", "a -> lost"]},
+    )
+    idata.attrs["funnelsim_counts"] = json.dumps(
+        {
+            "stages": ["a", "b"], "edges": [[0, 1], [0, 2]],
+            "edge_names": ["a -> b", "a -> lost"], "effect_names": ["tv: a -> b"],
+            "campaigns": ["tv"], "segments": ["all"], "trend_sd": 0.5, "seasonal_sd": 0.3,
+        }
+    )  # fmt: skip
+    fit = FittedFunnel(idata, stages=("a", "b"), goal="b", kind="counts")
+    table, pairs = identifiability(fit)
+    verdict = dict(zip(table["parameter"], table["verdict"]))
+    assert verdict["rate a -> b"] == "pinned"
+    assert verdict["rate a -> lost"] == "weak"
+    assert verdict["arrivals level"] == "pinned"
+    hint = table.set_index("parameter").loc["rate a -> lost", "hint"]
+    assert "occupancy counts of a" in hint and "journey" in hint
+    assert abs(table.set_index("parameter").loc["rate a -> lost", "contraction"] - 0.19) < 0.05
+    assert {(r.a, r.b) for r in pairs.itertuples()} == {("lift tv: a -> b", "half-saturation tv")}
+    notes = identifiability_notes(fit)
+    assert any("rate a -> lost" in note and "barely" in note for note in notes)
+    assert any("trade off" in note for note in notes)

@@ -84,8 +84,10 @@ def test_counts_fit_writes_contributions_holdout_and_report(fitted: tuple[Path, 
     assert abs(float(upper["contribution_mean"].iloc[0])) < conv.loc["social", "contribution_mean"]
     held = pd.read_csv(out.with_name("dash.holdout.csv"))
     assert list(held["periods"]) == [8] * 5
-    assert held["coverage_90"].mean() >= 0.6
-    assert (held["mean_abs_pct_error"] < 10).all()
+    # 40 held-out counts: pooled 90% coverage within 3 binomial standard errors
+    n = float(held["periods"].sum())
+    assert held["coverage_90"].mean() >= 0.9 - 3 * np.sqrt(0.9 * 0.1 / n)
+    assert (held["mean_abs_pct_error"] < 5).all()
     html = out.with_name("dash.report.html").read_text()
     for heading in ("Holdout check", "What each campaign brought", "Response curves",
                     "What the counts pin down"):  # fmt: skip
