@@ -45,7 +45,7 @@ import numpy as np
 from funnelsim.errors import Problem, ScenarioError
 from funnelsim.funnel import LOST, Funnel
 from funnelsim.inference.count_priors import ARRIVALS, CountPriors
-from funnelsim.inference.flows import BLOCK, Grid, Params, adstock, arrival_terms, period_maps
+from funnelsim.inference.flows import BLOCK, Grid, Params, adstock, arrival_terms, compose_days
 
 if TYPE_CHECKING:
     import pymc as pm
@@ -366,10 +366,7 @@ def build_model(design: Design) -> pm.Model:
             weekly = pm.Normal("weekly", 0.0, design.seasonal_sd, shape=w_cols.shape[1])
             log_a = log_a + pt.dot(w_cols, weekly)
             season0 = season0 + pt.dot(w_cols[0], weekly)
-        # each period: mean daily rate multiplier and mean daily arrivals (flows.period_rates)
-        mult = pt.exp(log_m).reshape((t_n, n_d, k_n)).mean(axis=1)  # (T, K)
-        per_day = level[:, None] * pt.exp(log_a).reshape((t_n, n_d)).mean(axis=1)[None, :]
-        mult.name, per_day.name = "mult", "per_day"
+        per_day = level[:, None] * pt.exp(log_a)[None, :]  # (G, days) arrivals per day
 
         def matrices(rates: Any) -> tuple[Any, Any]:
             lam = pt.dot(rates, src)  # (..., S)
@@ -380,10 +377,13 @@ def build_model(design: Design) -> pm.Model:
             p = e + pt.exp(-lam * dt)[..., None] * np.eye(s_n)
             return e, p
 
-        rate_t = rate[:, None, :] * mult[None]  # (G, T, K)
-        e_t, p_t = matrices(rate_t)  # (G, T, S, S)
-        b_t = (per_day * dt)[..., None] * entry  # (G, T, S)
-        pi, beta, f_mat, f_vec = period_maps(p_t, e_t, b_t, n_d * n_s, np.eye(s_n))
+        # each day its own rates (flows.daily_rates), composed into periods day by day
+        rate_d = rate[:, None, :] * pt.exp(log_m)[None]  # (G, days, K)
+        e_d, p_d = matrices(rate_d)  # (G, days, S, S)
+        e_d = e_d.reshape((g_n, t_n, n_d, s_n, s_n))
+        p_d = p_d.reshape((g_n, t_n, n_d, s_n, s_n))
+        b_d = (per_day * dt).reshape((g_n, t_n, n_d))[..., None] * entry  # (G, T, D, S)
+        pi, beta, f_mat, f_vec = compose_days(p_d, e_d, b_d, n_d, n_s, np.eye(s_n))
 
         # steady state of day 0's baseline (no campaign pressure)
         _, p0 = matrices(rate)  # (G, S, S)
@@ -412,7 +412,7 @@ def build_model(design: Design) -> pm.Model:
         m_start = pt.concatenate([m0[None], m_next[:-1]], axis=0).dimshuffle(1, 0, 2)
         occ = m_next.dimshuffle(1, 0, 2)  # (G, T, S)
         ent = pt.matmul(m_start[..., None, :], f_mat)[..., 0, :] + f_vec
-        ent = ent + (per_day * n_d)[..., None] * entry
+        ent = ent + per_day.reshape((g_n, t_n, n_d)).sum(axis=-1)[..., None] * entry
         both = pt.concatenate([ent, occ], axis=-1)  # (G, T, 2S)
         mu = pt.maximum(both[..., design.series_index], 1e-6)
         mu.name = "mu"

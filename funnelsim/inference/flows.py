@@ -203,32 +203,27 @@ def arrival_terms(grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return t, fourier(365.25, grid.yearly_terms), fourier(7.0, grid.weekly_terms)
 
 
-def period_rates(
+def daily_rates(
     grid: Grid, params: Params, press: np.ndarray, off: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Hazards per day ``(D, G, T, K)`` and arrivals per day ``(D, G, T)`` of each period:
-    the base rates times the period's mean daily multiplier ``exp(Σ_f effect·pressure)``,
-    and the period's mean daily arrivals. With ``off`` the pressure of that campaign is
+    """Hazards per day ``(D, G, days, K)`` (base rates times ``exp(Σ_f effect·pressure)``)
+    and arrivals per day ``(D, G, days)``. With ``off`` the pressure of that campaign is
     taken as zero (the campaign switched off)."""
     t, yearly, weekly = arrival_terms(grid)
     if off is not None:
         press = press.copy()
         press[:, off] = 0.0
-    d_n = press.shape[0]
-    t_n, n_d = grid.n_periods, grid.period_days
     fx = params.log_lift[:, :, None] * press[:, grid.effect_campaign, :]  # (D, F, days)
     on_edge, on_arr = effect_maps(grid)
     mult = np.exp(np.einsum("dfn,fk->dnk", fx, on_edge))  # (D, days, K)
-    mult = mult.reshape(d_n, t_n, n_d, -1).mean(axis=2)  # (D, T, K)
-    rate = params.rate[:, :, None, :] * mult[:, None]  # (D, G, T, K)
+    rate = params.rate[:, :, None, :] * mult[:, None]  # (D, G, days, K)
     log_a = (
         params.trend[:, None] * t
         + params.yearly @ yearly.T
         + params.weekly @ weekly.T
         + np.einsum("dfn,f->dn", fx, on_arr)
     )  # (D, days)
-    per_day = np.exp(log_a).reshape(d_n, t_n, n_d).mean(axis=2)
-    return rate, params.level[:, :, None] * per_day[:, None, :]
+    return rate, params.level[:, :, None] * np.exp(log_a)[:, None, :]
 
 
 def effect_maps(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
@@ -278,6 +273,8 @@ def period_maps(p: Any, e: Any, b: Any, n: int, eye: Any) -> tuple[Any, Any, Any
     >>> np.allclose(m, beta) and np.allclose(ent, f_vec)
     True
     """
+    if n == 1:
+        return p, b, e, 0.0 * b
     pow_, s_, t_ = p, eye + 0.0 * p, 0.0 * p
     m = 1
     for bit in bin(n)[3:]:
@@ -294,6 +291,34 @@ def period_maps(p: Any, e: Any, b: Any, n: int, eye: Any) -> tuple[Any, Any, Any
     beta = (bv @ s_)[..., 0, :]
     f_vec = (bv @ (t_ @ e))[..., 0, :]
     return pow_, beta, s_ @ e, f_vec
+
+
+def compose_days(
+    p: Any, e: Any, b: Any, days: int, steps: int, eye: Any
+) -> tuple[Any, Any, Any, Any]:
+    """The ``(Π, β, F, f)`` of :func:`period_maps` for a period of days with their own
+    step matrices ``p, e (..., days, S, S)`` and arrivals per step ``b (..., days, S)``,
+    each of the ``days`` days ``steps`` equal steps: exact, day by day (numpy or PyTensor).
+
+    >>> p = np.random.default_rng(1).uniform(0.0, 0.45, (2, 2, 2))  # 2 days, 2 stages
+    >>> e = p * [[0, 1], [1, 0]]; b = np.array([[4.0, 0.0], [6.0, 0.0]])
+    >>> pi, beta, f_mat, f_vec = compose_days(p, e, b, 2, 1, np.eye(2))
+    >>> m0 = np.array([1.0, 2.0]); m, ent = m0, np.zeros(2)
+    >>> for d in range(2):
+    ...     ent = ent + m @ e[d]; m = m @ p[d] + b[d]
+    >>> np.allclose(m0 @ pi + beta, m), np.allclose(m0 @ f_mat + f_vec, ent)
+    (True, True)"""
+    pi, beta, f_mat, f_vec = eye, 0.0 * b[..., 0, :], 0.0 * eye, 0.0 * b[..., 0, :]
+    for d in range(days):
+        pd_, bd_, fd, gd = period_maps(p[..., d, :, :], e[..., d, :, :], b[..., d, :], steps, eye)
+        if d == 0:  # the day starts the period: no product with the identity needed
+            f_mat, f_vec, pi, beta = fd, gd, pd_, bd_
+            continue
+        f_mat = f_mat + pi @ fd
+        f_vec = f_vec + (beta[..., None, :] @ fd)[..., 0, :] + gd
+        pi = pi @ pd_
+        beta = (beta[..., None, :] @ pd_)[..., 0, :] + bd_
+    return pi, beta, f_mat, f_vec
 
 
 def mean_flows(
@@ -323,14 +348,16 @@ def mean_flows(
 def _mean_flows(
     grid: Grid, params: Params, press: np.ndarray, off: int | None, initial: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    s_n, t_n = grid.n_stages, grid.n_periods
-    n = grid.period_days * grid.steps_per_day
-    rate, arr = period_rates(grid, params, press, off)
+    s_n, t_n, n_d = grid.n_stages, grid.n_periods, grid.period_days
+    rate, arr = daily_rates(grid, params, press, off)
     d_n, g_n = rate.shape[:2]
-    e, p = step_matrices(grid, rate)  # (D, G, T, S, S)
-    b = np.zeros((d_n, g_n, t_n, s_n))
+    e, p = step_matrices(grid, rate)  # (D, G, days, S, S)
+    e = e.reshape(d_n, g_n, t_n, n_d, s_n, s_n)
+    p = p.reshape(d_n, g_n, t_n, n_d, s_n, s_n)
+    arr = arr.reshape(d_n, g_n, t_n, n_d)
+    b = np.zeros((d_n, g_n, t_n, n_d, s_n))
     b[..., grid.entry] = arr * grid.dt
-    pi, beta, f_mat, f_vec = period_maps(p, e, b, n, np.eye(s_n))
+    pi, beta, f_mat, f_vec = compose_days(p, e, b, n_d, grid.steps_per_day, np.eye(s_n))
     if initial is not None:
         m = np.asarray(initial, float)
     else:
@@ -341,7 +368,7 @@ def _mean_flows(
     occ = np.empty((d_n, g_n, t_n, s_n))
     for t in range(t_n):
         entries[:, :, t] = np.einsum("dgi,dgij->dgj", m, f_mat[:, :, t]) + f_vec[:, :, t]
-        entries[:, :, t, grid.entry] += arr[:, :, t] * grid.period_days
+        entries[:, :, t, grid.entry] += arr[:, :, t].sum(axis=-1)
         m = np.einsum("dgi,dgij->dgj", m, pi[:, :, t]) + beta[:, :, t]
         occ[:, :, t] = m
     return entries, occ
