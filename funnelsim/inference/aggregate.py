@@ -7,9 +7,9 @@ posterior draw): hazards per day ``rate[i, j](t) = base[i, j] · exp(Σ_f effect
 pressure_c(t))``, pressure = Hill(adstock(spend)) with learned carryover and
 half-saturation, arrivals with a trend and yearly (and, for daily data, weekly) Fourier
 seasonality so that a campaign timed with seasonal demand is not credited with the
-season. The periods are one ``pytensor.scan``; the steps inside a period are composed
+season. The periods are one ``pytensor.scan``; the days inside a period are composed
 in a few batched matrix products. Observed counts ~ NegativeBinomial around the mean
-entries or end-of-period occupancy, with an extra relative noise per series.
+entries or end-of-period occupancy, with an extra relative noise (one for all series by default).
 
 Priors (all settable, see :mod:`funnelsim.inference.count_priors`):
 

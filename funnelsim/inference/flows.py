@@ -2,11 +2,12 @@
 
 This is the ``expected`` engine's recursion ``m_{s+1} = m_s P_s + b_s`` written for
 fitting aggregate counts: one step per ``dt`` days, competing-risk step probabilities,
-arrivals joining after the step's moves (as the count engines do), and for each
-reporting period the entries into every stage (moves in, repeats and arrivals) and the
-people in every stage at the period's end. The steps of one period are composed first
-(a few batched matrix products over all periods at once), so the only sequential part
-is one affine map per period. :mod:`funnelsim.inference.aggregate` builds the same
+each day with its own campaign-modified rates and arrivals, arrivals joining after the
+step's moves (as the count engines do), and for each reporting period the entries into
+every stage (moves in, repeats and arrivals) and the people in every stage at the
+period's end — equal to the expected engine's numbers. The days of one period are
+composed first (a few batched matrix products over all periods at once), so the only
+sequential part is one affine map per period. :mod:`funnelsim.inference.aggregate` builds the same
 computation in PyTensor for the sampler; tests hold the two and the expected engine
 to each other.
 
