@@ -222,3 +222,59 @@ def test_a_priors_file_naming_an_edge_the_funnel_lacks(copy: Path) -> None:
 
 def test_holdout_too_long(copy: Path) -> None:
     _fails([*_args(copy), "--holdout", "100"], copy, "--holdout")
+
+
+def test_segments_have_their_own_rates_in_both_implementations() -> None:
+    """Two segments of daily counts, one latent stage: the PyTensor graph (with its
+    partially pooled segment rates) and the numpy twin agree draw for draw."""
+    from pytensor.graph.traversal import ancestors
+
+    from funnelsim.data.counts import CountData
+    from funnelsim.funnel import Funnel
+    from funnelsim.inference.aggregate import build_model, design_for
+    from funnelsim.inference.count_priors import CountPriors
+    from funnelsim.inference.flows import Params, mean_flows
+
+    funnel = Funnel.from_rates(
+        {"visit": {"lead": 0.2, "lost": 0.3}, "lead": {"buy": 0.1, "lost": 0.1}, "buy": {}},
+        goal="buy",
+    )
+    days = 60
+    rng = np.random.default_rng(8)
+    data = CountData(
+        dates=pd.date_range("2025-03-01", periods=days, freq="D"),
+        period_days=1,
+        stages=("visit", "lead", "buy"),
+        segments=("new", "returning"),
+        series=(("visit", "entries"), ("buy", "entries")),
+        counts=rng.poisson(100.0, (2, days, 2)).astype(float),
+        campaigns=("search",),
+        spend=rng.gamma(2.0, 50.0, (1, days + 14)),
+        spend_start=pd.Timestamp("2025-02-15"),
+        file="daily.csv",
+    )
+    priors = CountPriors.model_validate(
+        {"latent": ["lead"], "campaigns": {"search": {"moves": ["visit -> lead"]}}}
+    )
+    design = design_for(data, funnel, priors)
+    assert design.grid.weekly_terms == 2 and design.grid.spend_offset == 14
+    model = build_model(design)
+    mu = next(v for v in ancestors(model.observed_RVs) if getattr(v, "name", None) == "mu")
+    names = ["rate", "log_lift", "carryover", "half_saturation", "level", "trend", "weekly",
+             "initial"]  # fmt: skip
+    outs = model.replace_rvs_by_values([mu, *(model[n] for n in names)])
+    fn = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore")
+    start = model.initial_point()
+    point = {k: v + rng.normal(0.0, 0.5, np.shape(v)) for k, v in start.items()}
+    got, *values = fn(point)
+    v = dict(zip(names, values))
+    assert not np.allclose(v["rate"][0], v["rate"][1])  # each segment its own rates
+    params = Params(
+        rate=v["rate"][None], log_lift=v["log_lift"][None], carryover=v["carryover"][None],
+        half_saturation=v["half_saturation"][None], level=v["level"][None],
+        trend=np.array([v["trend"]]), yearly=np.zeros((1, 0)), weekly=v["weekly"][None],
+        initial=v["initial"][None],
+    )  # fmt: skip
+    entries, occupancy = mean_flows(design.grid, params)
+    want = np.concatenate([entries, occupancy], axis=-1)[0][..., design.series_index]
+    np.testing.assert_allclose(got, want, rtol=1e-10)

@@ -385,12 +385,16 @@ def build_model(design: Design) -> pm.Model:
         b_d = (per_day * dt).reshape((g_n, t_n, n_d))[..., None] * entry  # (G, T, D, S)
         pi, beta, f_mat, f_vec = compose_days(p_d, e_d, b_d, n_d, n_s, np.eye(s_n))
 
-        # steady state of day 0's baseline (no campaign pressure)
+        # steady state of day 0's baseline (no campaign pressure); a stage nobody
+        # leaves has none and starts empty
         _, p0 = matrices(rate)  # (G, S, S)
         b0 = level * pt.exp(season0) * dt  # (G,)
         m0 = pt.stack(
             [
-                pt.linalg.solve(pt.eye(s_n) - p0[gi].T, b0[gi] * entry, assume_a="gen")
+                pt.linalg.solve(
+                    pt.switch(has_out[:, None], pt.eye(s_n) - p0[gi].T, np.eye(s_n)),
+                    (b0[gi] * entry * has_out)[:, None],
+                )[:, 0]
                 for gi in range(g_n)
             ]
         )

@@ -377,12 +377,16 @@ def _mean_flows(
 
 def steady_state(grid: Grid, params: Params) -> np.ndarray:
     """People per stage ``(D, G, S)`` where day 0's baseline (arrivals and rates without
-    campaign pressure) would hold the funnel: ``m = b (I − P)^−1``."""
+    campaign pressure) would hold the funnel: ``m = b (I − P)^−1``. A stage nobody
+    leaves (no edges out) has no steady state and starts empty."""
     s_n = grid.n_stages
     _, p0 = step_matrices(grid, params.rate)  # (D, G, S, S)
     _, y0, w0 = (a[0] for a in arrival_terms(grid))
     b0 = params.level * np.exp(params.yearly @ y0 + params.weekly @ w0)[:, None] * grid.dt
+    has_out = np.zeros(s_n, bool)
+    has_out[[i for i, _ in grid.edges]] = True
     rhs = np.zeros(p0.shape[:-1])
     rhs[..., grid.entry] = b0
-    a = np.swapaxes(np.eye(s_n) - p0, -1, -2)
+    rhs = rhs * has_out  # a stage nobody leaves has no steady state: it starts empty
+    a = np.where(has_out[:, None], np.swapaxes(np.eye(s_n) - p0, -1, -2), np.eye(s_n))
     return np.linalg.solve(a, rhs[..., None])[..., 0]
