@@ -90,33 +90,30 @@ def _weekly_spend(rng: np.random.Generator, periods: int) -> np.ndarray:
     return np.repeat(np.where(on, rng.gamma(2.0, 200.0, (2, periods)), 0.0), 7, axis=1)
 
 
-def test_flows_equal_the_expected_engine_when_pressure_is_constant_within_periods() -> None:
-    """No carryover and spend constant within each week: the fitter's recursion is the
-    expected engine's, number for number (entries with repeats, and occupancy)."""
-    funnel, periods = _funnel(), 30
-    spend = _weekly_spend(np.random.default_rng(1), periods)
-    grid, params, rate = _grid_and_params(funnel, spend, periods, [0.0, 0.0])
+def _assert_flows_equal_the_engine(spend: np.ndarray, carry: list[float]) -> None:
+    """The fitter's mean flows from the engine's (rounded) start equal the expected
+    engine's entries (repeats included) and occupancy, number for number."""
+    funnel, periods = _funnel(), spend.shape[1] // 7
+    grid, params, rate = _grid_and_params(funnel, spend, periods, carry)
     _, p0 = step_matrices(grid, rate[None])
     start = np.round(np.linalg.solve((np.eye(4) - p0[0]).T, np.eye(4)[0] * 500.0))
     entries, occupancy = mean_flows(grid, params, initial=start[None, None])
-    want_e, want_o = _engine(funnel, spend, periods, [0.0, 0.0], start)
+    want_e, want_o = _engine(funnel, spend, periods, carry, start)
     np.testing.assert_allclose(entries[0, 0], want_e, rtol=1e-12)
     np.testing.assert_allclose(occupancy[0, 0], want_o, rtol=1e-12)
+
+
+def test_flows_equal_the_expected_engine_when_pressure_is_constant_within_periods() -> None:
+    """No carryover and spend constant within each week."""
+    _assert_flows_equal_the_engine(_weekly_spend(np.random.default_rng(1), 30), [0.0, 0.0])
 
 
 def test_flows_equal_the_expected_engine_with_carryover_and_daily_spend() -> None:
     """Pressure that changes every day (carryover 0.7 and 0.3, spend drawn per day):
     each day has its own rates in the fitter too, so it still matches the engine."""
-    funnel, periods = _funnel(), 30
     rng = np.random.default_rng(2)
-    spend = np.where(rng.random((2, periods * 7)) < 0.4, rng.gamma(2.0, 200.0, (2, periods * 7)), 0)
-    grid, params, rate = _grid_and_params(funnel, spend, periods, [0.7, 0.3])
-    _, p0 = step_matrices(grid, rate[None])
-    start = np.round(np.linalg.solve((np.eye(4) - p0[0]).T, np.eye(4)[0] * 500.0))
-    entries, occupancy = mean_flows(grid, params, initial=start[None, None])
-    want_e, want_o = _engine(funnel, spend, periods, [0.7, 0.3], start)
-    np.testing.assert_allclose(entries[0, 0], want_e, rtol=1e-12)
-    np.testing.assert_allclose(occupancy[0, 0], want_o, rtol=1e-12)
+    spend = np.where(rng.random((2, 210)) < 0.4, rng.gamma(2.0, 200.0, (2, 210)), 0.0)
+    _assert_flows_equal_the_engine(spend, [0.7, 0.3])
 
 
 def test_steady_state_is_where_the_funnel_stays_without_campaigns() -> None:
