@@ -36,7 +36,6 @@ uncertainty (see :func:`identifiability`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -538,7 +537,3 @@ def _structure_key(design: Design) -> str:
         repr(design.series_index.tolist()),
     ]
     return "|".join(parts)
-
-
-def _edges_text(names: Sequence[str]) -> str:
-    return ", ".join(names)

@@ -275,10 +275,23 @@ def _hdi(x: np.ndarray, prob: float = HDI_PROB) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _memo(fit: FittedFunnel, key: tuple, compute: Any) -> Any:
+    """``compute()`` once per fit (a fit's draws do not change): writing a fit and its
+    report both read contributions and predictive bands."""
+    memo = fit.__dict__.setdefault("_count_memo", {})
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
 def contributions(fit: FittedFunnel, hdi_prob: float = HDI_PROB) -> pd.DataFrame:
     """``campaign, stage, contribution_mean, contribution_hdi_low, contribution_hdi_high``:
     entries into each stage over the fitted history attributable to each campaign — the
     fitted model's entries minus its entries with the campaign switched off, per draw."""
+    return _memo(fit, ("contributions", hdi_prob), lambda: _contributions(fit, hdi_prob))
+
+
+def _contributions(fit: FittedFunnel, hdi_prob: float) -> pd.DataFrame:
     grid, _, _ = count_design(fit)
     params = count_params(fit)
     base, _ = mean_flows(grid, params)
@@ -334,6 +347,12 @@ def fitted_bands(
     ``lo90, lo50, hi50, hi90`` (5, 25, 75, 95%; all ``(T, N)``), the predictive ``draws``
     and ``holdout_start`` (index of the first held-out period, or None). With
     ``include_holdout`` the held-out periods are forecast and appended."""
+    return _memo(
+        fit, ("bands", include_holdout, seed), lambda: _fitted_bands(fit, include_holdout, seed)
+    )
+
+
+def _fitted_bands(fit: FittedFunnel, include_holdout: bool, seed: int) -> dict[str, Any]:
     grid, index, series = count_design(fit)
     observed = fit.idata.observed_data["counts"].values.sum(axis=0)  # (T, N)
     holdout_start = None

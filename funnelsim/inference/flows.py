@@ -25,7 +25,7 @@ geometric sum (no loop over days).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -73,7 +73,6 @@ class Grid:
     trend_days: float  # days over which ``trend`` is the change of log arrivals
     n_segments: int = 1
     segments: tuple[str, ...] = ("all",)
-    labels: dict = field(default_factory=dict)
 
     @property
     def n_stages(self) -> int:
