@@ -17,21 +17,14 @@ counts inside the 90% predictive interval per series, pooled over the sets (nomi
 convergence check (R-hat ≤ 1.01, ESS ≥ 400, no divergences) and seconds per fit.
 
 The fitter compiles its model once per process and reuses it for data of the same
-shape, so all sets run in one process (the first fit includes the ~70–100 s compile).
+shape, so all sets run in one process (the first fit includes the compile, minutes
+cold). Two processes with different ``--seed`` use both cores; ``--report`` reads
+their CSVs together (``--report a.csv --report b.csv``).
 
     python benchmarks/fit_counts.py --sets 50 --chains 2 --holdout 8 --out coverage.csv
 
-Measured (2 cores shared with other jobs; ``--chains 2 --draws 500 --tune 500
---holdout 8 --seed 2026``, 104 weeks): only 8 sets ran (the process then ended
-without a message during set 9); ~95 s per fit (median; first 299 s with compile).
-None of the 8 fits passed the convergence check (R-hat 1.01–1.83, bulk ESS 3–237,
-1–18 divergences; in three sets one chain was stuck, R-hat ≈ 1.83). Per-parameter 94%
-HDI coverage 50–88% (se 12–18 points); all informed/pinned parameters pooled 70.6% —
-below nominal. The rates out of ``desire`` come out ~45–60% too high on average
-(dwell ~8.5 days, the planner's 8, against a true 13) although the identifiability
-table calls them pinned. Held-out counts inside the 90% interval: 91.2% pooled over
-320 counts (per series 86–98%), mean abs error 0.8–4.1%. Treat these as a first look:
-the sampler settings are too short for this model, and 8 sets are not 50.
+Measured: see the README ("Checked" under fitting from dashboard counts) for the
+latest run and the settings it used.
 
 A campaign without carryover (``coupons``: half-life 0) has a truth outside the
 half-life prior's support; its row counts an HDI reaching below 1 day as covering.
@@ -303,11 +296,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--holdout", type=int, default=8, help="last periods held out")
     parser.add_argument("--out", type=Path, default=None, help="CSV of per-set results")
     parser.add_argument(
-        "--report", type=Path, default=None, help="only print the tables of a CSV from --out"
+        "--report",
+        type=Path,
+        action="append",
+        default=None,
+        help="only print the tables of CSVs from --out (repeat to pool runs)",
     )
     args = parser.parse_args(argv)
     if args.report is not None:
-        frame = pd.read_csv(args.report)
+        parts = [pd.read_csv(path).assign(run=k) for k, path in enumerate(args.report)]
+        frame = pd.concat(parts, ignore_index=True)
+        frame["set"] = frame["run"] * 10_000 + frame["set"]  # sets of each run apart
         report(frame)
         good = frame[frame["converged"].astype(bool)]
         if len(good) and len(good) < len(frame):

@@ -18,6 +18,7 @@ MODULES = [
     "funnelsim.inference.campaign_data",
     "funnelsim.inference.api",
     "funnelsim.inference.flows",
+    "funnelsim.inference.kalman",
     "funnelsim.inference.count_priors",
     "funnelsim.data.counts",
     "funnelsim.data.synthetic",

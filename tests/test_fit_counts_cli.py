@@ -120,8 +120,6 @@ def test_a_scenario_forecasts_from_a_counts_fit(fitted: tuple[Path, str], tmp_pa
 def test_the_model_and_its_numpy_twin_agree() -> None:
     """The PyTensor graph the sampler uses and the numpy recursion that computes
     contributions and forecasts give the same expected counts at random parameters."""
-    from pytensor.graph.traversal import ancestors
-
     from funnelsim.data.counts import load_counts
     from funnelsim.inference.aggregate import build_model, design_for
     from funnelsim.inference.api import load_funnel_file
@@ -138,16 +136,14 @@ def test_the_model_and_its_numpy_twin_agree() -> None:
     ).head(30)
     design = design_for(data, funnel, priors)
     model = build_model(design)
-    mu = next(v for v in ancestors(model.observed_RVs) if getattr(v, "name", None) == "mu")
     names = ["rate", "log_lift", "carryover", "half_saturation", "level", "trend", "yearly",
              "initial"]  # fmt: skip
-    outs = model.replace_rvs_by_values([mu, *(model[n] for n in names)])
-    fn = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore")
+    fn = _mu_loglik_and(model, names)
     rng = np.random.default_rng(5)
     start = model.initial_point()
     for _ in range(3):
         point = {k: v + rng.normal(0.0, 0.5, np.shape(v)) for k, v in start.items()}
-        got, *values = fn(point)
+        got, _, *values = fn(point)
         v = dict(zip(names, values))
         params = Params(
             rate=v["rate"][None], log_lift=v["log_lift"][None], carryover=v["carryover"][None],
@@ -158,6 +154,37 @@ def test_the_model_and_its_numpy_twin_agree() -> None:
         entries, occupancy = mean_flows(design.grid, params)
         want = np.concatenate([entries, occupancy], axis=-1)[0][..., design.series_index]
         np.testing.assert_allclose(got, want, rtol=1e-10)
+        _assert_same_loglik(model, fn, point, design, params)
+
+
+def _mu_loglik_and(model, names: list[str]):  # type: ignore[no-untyped-def]
+    """A function of the model's values giving the expected counts ``mu``, the
+    likelihood term of the counts and the named variables."""
+    from pytensor.graph.traversal import ancestors
+
+    (obs,) = model.potentials
+    mu = next(v for v in ancestors([obs]) if getattr(v, "name", None) == "mu")
+    outs = model.replace_rvs_by_values([mu, obs, *(model[n] for n in names)])
+    return model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore")
+
+
+def _assert_same_loglik(model, fn, point, design, params) -> None:  # type: ignore[no-untyped-def]
+    """The sampler's likelihood of the counts (whitened by the covariance of random
+    flows across all periods) is the numpy Kalman filter's at the same parameters: the
+    same Gaussian, one computed at once, the other period by period."""
+    from funnelsim.inference.aggregate import _NOISE_FLOOR, with_noise_model
+    from funnelsim.inference.kalman import kalman
+
+    noise = 0.02
+    fixed = with_noise_model(design, params, noise=noise)
+    model["whiten"].set_value(fixed.whiten)
+    model["noise_level"].set_value(np.asarray(noise))
+    _, potential, *_ = fn(point)
+    chi2 = kalman(
+        design.grid, params, design.counts.astype(float), design.series_index,
+        np.full((1, len(design.series)), noise), _NOISE_FLOOR,
+    )["chi2"]  # fmt: skip
+    np.testing.assert_allclose(-2.0 * potential, chi2[0], rtol=1e-8)
 
 
 # ---------------------------------------------------------------------- mistakes
@@ -227,8 +254,6 @@ def test_holdout_too_long(copy: Path) -> None:
 def test_segments_have_their_own_rates_in_both_implementations() -> None:
     """Two segments of daily counts, one latent stage: the PyTensor graph (with its
     partially pooled segment rates) and the numpy twin agree draw for draw."""
-    from pytensor.graph.traversal import ancestors
-
     from funnelsim.data.counts import CountData
     from funnelsim.funnel import Funnel
     from funnelsim.inference.aggregate import build_model, design_for
@@ -259,14 +284,12 @@ def test_segments_have_their_own_rates_in_both_implementations() -> None:
     design = design_for(data, funnel, priors)
     assert design.grid.weekly_terms == 2 and design.grid.spend_offset == 14
     model = build_model(design)
-    mu = next(v for v in ancestors(model.observed_RVs) if getattr(v, "name", None) == "mu")
     names = ["rate", "log_lift", "carryover", "half_saturation", "level", "trend", "weekly",
              "initial"]  # fmt: skip
-    outs = model.replace_rvs_by_values([mu, *(model[n] for n in names)])
-    fn = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore")
+    fn = _mu_loglik_and(model, names)
     start = model.initial_point()
     point = {k: v + rng.normal(0.0, 0.5, np.shape(v)) for k, v in start.items()}
-    got, *values = fn(point)
+    got, _, *values = fn(point)
     v = dict(zip(names, values))
     assert not np.allclose(v["rate"][0], v["rate"][1])  # each segment its own rates
     params = Params(
@@ -278,3 +301,4 @@ def test_segments_have_their_own_rates_in_both_implementations() -> None:
     entries, occupancy = mean_flows(design.grid, params)
     want = np.concatenate([entries, occupancy], axis=-1)[0][..., design.series_index]
     np.testing.assert_allclose(got, want, rtol=1e-10)
+    _assert_same_loglik(model, fn, point, design, params)

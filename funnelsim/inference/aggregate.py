@@ -8,8 +8,17 @@ pressure_c(t))``, pressure = Hill(adstock(spend)) with learned carryover and
 half-saturation, arrivals with a trend and yearly (and, for daily data, weekly) Fourier
 seasonality so that a campaign timed with seasonal demand is not credited with the
 season. The periods are one ``pytensor.scan``; the days inside a period are composed
-in a few batched matrix products. Observed counts ~ NegativeBinomial around the mean
-entries or end-of-period occupancy, with an extra relative noise (one for all series by default).
+in a few batched matrix products.
+
+People move at random around those means, and the deviations persist (someone who
+arrived by chance this week is still in the funnel next month). The likelihood is
+therefore the Gaussian with the exact mean and covariance of random flows across all
+periods (:mod:`funnelsim.inference.kalman`) plus a relative measurement noise: the
+covariance is computed once per fit at the rates of a short first run, with the
+measurement noise that makes the standardised errors' mean square 1, and enters the
+model as a fixed whitening matrix (:func:`sample_counts`). With ``noise: {process:
+false}`` the counts are instead NegativeBinomial around the mean entries or
+end-of-period occupancy, independent from period to period (for small counts).
 
 Priors (all settable, see :mod:`funnelsim.inference.count_priors`):
 
@@ -21,10 +30,11 @@ Priors (all settable, see :mod:`funnelsim.inference.count_priors`):
 * arrivals per day at day 0 ``~ LogNormal(log(first-stage entries per day), 1)``,
   trend (change of log arrivals over the history) ``~ Normal(0, 0.5)``, Fourier
   coefficients ``~ Normal(0, 0.3)``;
-* extra relative noise of the counts ``~ HalfNormal(0.1)`` (NegativeBinomial
-  ``alpha = 1/noise²``), one for all series (``noise: {per_series: true}``: one per
-  series — which lets a fit explain one series badly by calling it noisy, and so can
-  leave chains in different modes);
+* with random flows, the measurement noise (variance ``noise²·mean²`` beyond them) is
+  estimated as above; without them, extra relative noise of the counts ``~
+  HalfNormal(0.1)`` (NegativeBinomial ``alpha = 1/noise²``), one for all series
+  (``noise: {per_series: true}``: one per series — which lets a fit explain one series
+  badly by calling it noisy, and so can leave chains in different modes);
 * people in each stage at the data's start: the steady state of day 0's baseline
   times ``exp(Normal(0, 0.5))`` (a funnel near, not at, its steady state).
 
@@ -83,9 +93,12 @@ class Design:
     seasonal_sd: float
     noise_sd: float
     noise_per_series: bool
+    process_noise: bool  # random flows (True) or mean flows with NB counts
     series: tuple[tuple[str, str], ...]
     series_index: np.ndarray  # (N,) stage + S·kind into [entries, occupancy]
     counts: np.ndarray  # (G, T, N)
+    whiten: np.ndarray | None = None  # (G, T·N, T·N) W of the random flows' covariance
+    noise_level: float = 0.0  # measurement noise estimated with it
 
     def to_json(self) -> str:
         g = self.grid
@@ -108,6 +121,7 @@ class Design:
                 "series": [list(s) for s in self.series],
                 "trend_sd": self.trend_sd,
                 "noise_per_series": self.noise_per_series,
+                "process_noise": self.process_noise,
                 "seasonal_sd": self.seasonal_sd,
                 "edge_names": list(self.edge_names),
                 "effect_names": list(self.effect_names),
@@ -251,10 +265,23 @@ def design_for(
         seasonal_sd=float(priors.arrivals.seasonal_sd),
         noise_sd=float(priors.noise.sd),
         noise_per_series=bool(priors.noise.per_series),
+        process_noise=_random_flows(priors.noise.process, counts),
         series=tuple(tuple(s) for s in data.series),  # type: ignore[misc]
         series_index=s_index,
         counts=counts,
     )
+
+
+#: median count per period below which random flows are not modelled unless asked for
+SMALL_COUNTS = 20.0
+
+
+def _random_flows(asked: bool | None, counts: np.ndarray) -> bool:
+    """Whether to model random flows: as asked, else when every series' median count is
+    at least :data:`SMALL_COUNTS` (a Gaussian is good there)."""
+    if asked is not None:
+        return bool(asked)
+    return bool(np.median(counts, axis=(0, 1)).min() >= SMALL_COUNTS)
 
 
 def build_model(design: Design) -> pm.Model:
@@ -264,6 +291,8 @@ def build_model(design: Design) -> pm.Model:
     import pytensor
     import pytensor.tensor as pt
 
+    if design.process_noise and design.whiten is None:  # until a first run says better
+        design = with_noise_model(design, _centre_params(design), noise=design.noise_sd)
     g = design.grid
     s_n, k_n, t_n = g.n_stages, len(g.edges), g.n_periods
     g_n, c_n, f_n = g.n_segments, len(g.campaigns), len(g.effect_edge)
@@ -419,15 +448,28 @@ def build_model(design: Design) -> pm.Model:
         both = pt.concatenate([ent, occ], axis=-1)  # (G, T, 2S)
         mu = pt.maximum(both[..., design.series_index], 1e-6)
         mu.name = "mu"
-        if design.noise_per_series:
-            noise = pm.HalfNormal("noise", design.noise_sd, dims="series")
-        else:  # one extra noise for all series: a series cannot be given up on alone
-            shared = pm.HalfNormal("noise_shared", design.noise_sd)
-            noise = pm.Deterministic("noise", shared * np.ones(len(design.series)), dims="series")
-        # a floor of 0.1% keeps alpha below 1e6: PyMC's NegativeBinomial turns into a
-        # Poisson past alpha 1e10, a kink that costs the sampler divergences
-        alpha = 1.0 / (noise**2 + _NOISE_FLOOR**2)
-        pm.NegativeBinomial("obs", mu=mu, alpha=alpha, observed=observed)
+        if design.process_noise:
+            # random flows (kalman.py): a Gaussian with their covariance across periods,
+            # fixed at the first run's estimate (whitening matrix W), plus the measurement
+            # noise estimated there
+            level = pm.Data("noise_level", np.asarray(design.noise_level, float))
+            noise = pm.Deterministic("noise", level * np.ones(len(design.series)), dims="series")
+            whiten = pm.Data("whiten", design.whiten)  # (G, T·N, T·N)
+            resid = (pt.cast(observed, "float64") - mu).reshape((g_n, -1))
+            white = pt.matmul(whiten, resid[..., None])[..., 0]
+            pm.Potential("obs", -0.5 * pt.sum(white**2))
+        else:
+            if design.noise_per_series:
+                noise = pm.HalfNormal("noise", design.noise_sd, dims="series")
+            else:  # one extra noise for all series: a series cannot be given up on alone
+                shared = pm.HalfNormal("noise_shared", design.noise_sd)
+                noise = pm.Deterministic(
+                    "noise", shared * np.ones(len(design.series)), dims="series"
+                )
+            # a floor of 0.1% keeps alpha below 1e6: PyMC's NegativeBinomial turns into a
+            # Poisson past alpha 1e10, a kink that costs the sampler divergences
+            alpha = 1.0 / (noise**2 + _NOISE_FLOOR**2)
+            pm.NegativeBinomial("obs", mu=mu, alpha=alpha, observed=observed)
     return model
 
 
@@ -468,21 +510,49 @@ def sample_counts(
 ) -> Any:
     """NUTS draws of the model of ``design`` (InferenceData with the sampler's attrs).
 
+    With random flows the covariance of the counts is set first: from the priors'
+    centres, a short first run (one chain), then from that run's posterior mean, with
+    the measurement noise the counts need beyond random flows (:func:`kalman.noise_model`);
+    the main run samples with it.
+
     nutpie adapts a low-rank mass matrix (count posteriors are strongly correlated:
     with it, about 15 leapfrog steps per draw instead of hundreds). A model compiled
     once is kept for the process and reused, with the new data, for any design of the
     same structure and shapes (a benchmark over many data sets compiles once).
     """
+    from funnelsim.inference.sampling import _say
+
+    run = dict(sampler=sampler, seed=seed, progress=progress)
+    if not design.process_noise:
+        return _sample(design, draws=draws, tune=tune, chains=chains, **run)
+    design = with_noise_model(design, _centre_params(design), noise=design.noise_sd)
+    _say(progress, "a first short run (1 chain) sets the covariance of the random flows…")
+    first = _sample(design, draws=FIRST_RUN, tune=FIRST_RUN, chains=1, **run)
+    design = with_noise_model(design, _mean_params(first.posterior, design))
+    _say(
+        progress, f"the main run (measurement noise {design.noise_level:.1%} beyond random flows)…"
+    )
+    idata = _sample(design, draws=draws, tune=tune, chains=chains, **run)
+    for key in ("compile_seconds", "sampling_seconds"):  # both runs counted
+        idata.attrs[key] = round(float(idata.attrs[key]) + float(first.attrs[key]), 3)
+    return idata
+
+
+#: draws and tuning steps of the first run that sets the covariance of random flows
+FIRST_RUN = 300
+
+
+def _sample(design: Design, **kw: Any) -> Any:
     from funnelsim.inference.sampling import compile_nutpie, sample
 
     model = build_model(design)
     compiled = None
-    if sampler == "nutpie":
+    if kw["sampler"] == "nutpie":
         key = _structure_key(design)
         compiled = _COMPILED.get(key)
         if compiled is None:
             try:
-                compiled = compile_nutpie(model, progress)
+                compiled = compile_nutpie(model, kw["progress"])
             except Exception:  # noqa: BLE001 - sample() reports and falls back to PyMC
                 compiled = None
             else:
@@ -490,18 +560,58 @@ def sample_counts(
                 _COMPILED[key] = compiled
         else:
             compiled = compiled.with_data(**_data_of(design))
-    return sample(
-        model,
-        sampler=sampler,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        progress=progress,
-        low_rank=True,
-        compiled=compiled,
-        target_accept=TARGET_ACCEPT,
+    return sample(model, low_rank=True, compiled=compiled, target_accept=TARGET_ACCEPT, **kw)
+
+
+def with_noise_model(design: Design, params: Params, noise: float | None = None) -> Design:
+    """``design`` with the whitening matrix of its counts' covariance under random flows
+    at ``params`` (one draw), and the measurement noise (estimated unless given)."""
+    from dataclasses import replace
+
+    from funnelsim.inference.kalman import noise_model
+
+    free = int(sum(np.size(v) for v in build_model_sizes(design)))
+    whiten, level = noise_model(
+        design.grid, params, design.series_index, design.counts.astype(float), _NOISE_FLOOR,
+        free=free, noise=noise,
+    )  # fmt: skip
+    return replace(design, whiten=whiten, noise_level=float(level))
+
+
+def build_model_sizes(design: Design) -> list[int]:
+    """Sizes of the model's free parameters (for the degrees of freedom of the noise)."""
+    g = design.grid
+    sizes = [len(g.edges), len(g.effect_edge), 2 * len(g.campaigns), g.n_segments, 1,
+             2 * g.yearly_terms, 2 * g.weekly_terms, g.n_segments * g.n_stages]  # fmt: skip
+    if g.n_segments > 1:
+        sizes += [1, g.n_segments * len(g.edges)]
+    return sizes
+
+
+def _centre_params(design: Design) -> Params:
+    """The priors' centres as one draw."""
+    g = design.grid
+    hl = np.exp(design.half_life_centre)
+    return Params(
+        rate=np.exp(design.log_rate_centre)[None, None].repeat(g.n_segments, axis=1),
+        log_lift=np.asarray(design.lift_centre, float)[None],
+        carryover=np.exp(np.log(0.5) / hl)[None],
+        half_saturation=np.exp(design.half_sat_centre)[None],
+        level=np.exp(design.level_centre)[None],
+        trend=np.zeros(1),
+        yearly=np.zeros((1, 2 * g.yearly_terms)),
+        weekly=np.zeros((1, 2 * g.weekly_terms)),
+        initial=np.zeros((1, g.n_segments, g.n_stages)),
     )
+
+
+def _mean_params(post: Any, design: Design) -> Params:
+    """The posterior mean of every parameter, as one draw."""
+    from dataclasses import fields
+
+    p = params_from(post, design)  # every field set (zeros where the model has none)
+    mean: dict[str, Any] = {f.name: getattr(p, f.name).mean(0, keepdims=True) for f in fields(p)}
+    return Params(**mean)
 
 
 _COMPILED: dict[str, Any] = {}
@@ -509,7 +619,10 @@ _COMPILED: dict[str, Any] = {}
 
 def _data_of(design: Design) -> dict[str, np.ndarray]:
     blocks, _ = design.grid.blocked_spend()
-    return {
+    extra: dict[str, Any] = {}
+    if design.process_noise:
+        extra = {"whiten": design.whiten, "noise_level": np.asarray(design.noise_level, float)}
+    return extra | {
         "spend_blocks": blocks,
         "counts": design.counts.astype("int64"),
         "log_rate_centre": design.log_rate_centre,

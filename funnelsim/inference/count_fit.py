@@ -27,6 +27,7 @@ from funnelsim.inference.aggregate import _NOISE_FLOOR, KINDS, Design, design_fo
 from funnelsim.inference.count_priors import CountPriors
 from funnelsim.inference.fitted import HDI_PROB, FittedFunnel
 from funnelsim.inference.flows import Grid, Params, hill, mean_flows
+from funnelsim.inference.kalman import kalman, measurement_variance, moments
 
 if TYPE_CHECKING:
     from funnelsim.data.counts import CountData
@@ -106,8 +107,19 @@ def fit_counts(
         data=summary,
     )
     notes = list(fit.notes) + identifiability_notes(fit)
+    if not design.process_noise and priors_asked(priors) is None:
+        notes.append(
+            "counts are small (a series' median is below 20 per period): they are modelled "
+            "as NegativeBinomial around the mean flows, independent from period to period; "
+            "intervals may be too narrow (noise: {process: true} models random flows)"
+        )
     fit.idata.attrs["notes"] = json.dumps(notes)
     return fit
+
+
+def priors_asked(priors: CountPriors | None) -> bool | None:
+    """What the priors say of random flows (None: left to the counts)."""
+    return None if priors is None else priors.noise.process
 
 
 def _assemble(idata: Any, design: Design, data: CountData, holdout: int, seed: int | None) -> Any:
@@ -143,9 +155,9 @@ def _assemble(idata: Any, design: Design, data: CountData, holdout: int, seed: i
     out.attrs = dict(post.attrs)
     # posterior predictive counts of the fitted periods
     rng = np.random.default_rng(seed)
-    mu = _series_means(g, design.series_index, params)  # (D, G, T, N)
     noise = post["noise"].values.reshape(-1, len(design.series))
-    ppc = _negbin(rng, mu, noise[:, None, None, :])
+    mean, var = _predictive(g, design.series_index, params, noise, design.process_noise)
+    ppc = _draw_counts(rng, mean, var, noise, design.process_noise)
     series = [f"{s}: {k}" for s, k in design.series]
     coords = {"segment": list(g.segments), "period": g.dates, "series": series}
     dims = ("segment", "period", "series")
@@ -197,19 +209,47 @@ def _negbin(rng: np.random.Generator, mu: np.ndarray, noise: np.ndarray) -> np.n
     return rng.poisson(lam).astype(np.int64)
 
 
-def _series_means(grid: Grid, series_index: np.ndarray, params: Params, **kw: Any) -> np.ndarray:
-    ent, occ = mean_flows(grid, params, **kw)
-    return np.concatenate([ent, occ], axis=-1)[..., series_index]
+def _predictive(
+    grid: Grid,
+    index: np.ndarray,
+    params: Params,
+    noise: np.ndarray,
+    process: bool,
+    *,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
+    first: int = 0,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean ``(D, G, T', N)`` of the observed series and, with random flows (``process``),
+    their variance with the measurement noise ``(D, N)``; from the funnel's start, or
+    forecast from a filtered ``start`` at period ``first``."""
+    if not process:
+        ent, occ = mean_flows(grid, params)
+        return np.concatenate([ent, occ], axis=-1)[..., index], None
+    mean, var = moments(grid, params, start=start, first=first)
+    mean, var = mean[..., index], var[..., index]
+    return mean, var + measurement_variance(mean, noise[:, None, None, :], _NOISE_FLOOR)
+
+
+def _draw_counts(
+    rng: np.random.Generator,
+    mean: np.ndarray,
+    var: np.ndarray | None,
+    noise: np.ndarray,
+    process: bool,
+) -> np.ndarray:
+    """Predictive counts: Gaussian around random flows (rounded, not below 0), or
+    NegativeBinomial around mean flows."""
+    if not process or var is None:
+        return _negbin(rng, mean, noise[:, None, None, :])
+    draws = rng.normal(mean, np.sqrt(var))
+    return np.maximum(np.rint(draws), 0.0).astype(np.int64)
 
 
 # ---------------------------------------------------------------------- reading a fit
 def count_design(fit: FittedFunnel) -> tuple[Grid, np.ndarray, list[tuple[str, str]]]:
     """The grid of a counts fit, the index of each observed series into ``[entries,
     occupancy]`` and the series ``(stage, kind)``; raises ValueError for other fits."""
-    raw = fit.idata.attrs.get("funnelsim_counts")
-    if fit.kind != "counts" or not raw:
-        raise ValueError(f"this is a fit of {fit.kind}, not of counts")
-    spec = json.loads(raw)
+    spec = _spec(fit)
     dates = pd.DatetimeIndex(fit.idata.observed_data["period"].values)
     spend = np.asarray(fit.idata.constant_data["spend"].values, float)
     s_n = len(spec["stages"])
@@ -235,6 +275,28 @@ def count_design(fit: FittedFunnel) -> tuple[Grid, np.ndarray, list[tuple[str, s
     series = [(str(s), str(k)) for s, k in spec["series"]]
     index = np.array([spec["stages"].index(s) + s_n * KINDS.index(k) for s, k in series])
     return grid, index, series
+
+
+def _spec(fit: FittedFunnel) -> dict[str, Any]:
+    raw = fit.idata.attrs.get("funnelsim_counts")
+    if fit.kind != "counts" or not raw:
+        raise ValueError(f"this is a fit of {fit.kind}, not of counts")
+    return dict(json.loads(raw))
+
+
+def _random_flows(fit: FittedFunnel) -> bool:
+    """Whether the fit's likelihood filtered random flows (fits made before there was
+    the choice used mean flows)."""
+    return bool(_spec(fit).get("process_noise", False))
+
+
+def _filtered(fit: FittedFunnel, grid: Grid, params: Params) -> dict[str, np.ndarray]:
+    """The Kalman filter of the fitted counts, per draw (see :func:`kalman.kalman`)."""
+    _, index, series = count_design(fit)
+    counts = fit.idata.observed_data["counts"].values.astype(float)
+    noise = _flat(fit.idata.posterior, "noise")
+    pick = np.linspace(0, len(noise) - 1, params.rate.shape[0]).astype(int)
+    return kalman(grid, params, counts, index, noise[pick], _NOISE_FLOOR)
 
 
 def count_params(fit: FittedFunnel, n: int | None = _MAX_DRAWS) -> Params:
@@ -317,8 +379,12 @@ def _contributions(fit: FittedFunnel, hdi_prob: float) -> pd.DataFrame:
 def occupancy_now(fit: FittedFunnel) -> dict[str, float]:
     """Posterior-mean people in each stage at the end of the fitted data (all segments)."""
     grid, _, _ = count_design(fit)
-    _, occ = mean_flows(grid, count_params(fit, 400))
-    last = occ[:, :, -1, :].sum(axis=1).mean(axis=0)
+    params = count_params(fit, 400)
+    if _random_flows(fit):  # where the filter, having read every count, puts the people
+        last = _filtered(fit, grid, params)["m"].sum(axis=1).mean(axis=0)
+    else:
+        _, occ = mean_flows(grid, params)
+        last = occ[:, :, -1, :].sum(axis=1).mean(axis=0)
     return {stage: float(v) for stage, v in zip(grid.stages, last)}
 
 
@@ -363,17 +429,30 @@ def _fitted_bands(fit: FittedFunnel, include_holdout: bool, seed: int) -> dict[s
         grid = grid.extended(grid.n_periods + extra.shape[0])
         observed = np.concatenate([observed, extra], axis=0)
     params = count_params(fit)
-    mu = _series_means(grid, index, params)  # (D, G, T, N)
     noise = _flat(fit.idata.posterior, "noise")
-    pick = np.linspace(0, len(noise) - 1, len(mu)).astype(int)
-    draws = _negbin(np.random.default_rng(seed), mu, noise[pick][:, None, None, :]).sum(axis=1)
+    noise = noise[np.linspace(0, len(noise) - 1, params.rate.shape[0]).astype(int)]
+    process = _random_flows(fit)
+    fitted = fit.idata.observed_data["counts"].sizes["period"]
+    mean, var = _predictive(grid.extended(fitted), index, params, noise, process)
+    if holdout_start is not None and process:
+        # the held-out periods forecast from where the filter leaves the funnel
+        state = _filtered(fit, grid, params)
+        f_mean, f_var = _predictive(
+            grid, index, params, noise, process, start=(state["m"], state["cov"]), first=fitted
+        )
+        mean = np.concatenate([mean, f_mean], axis=2)
+        var = np.concatenate([var, f_var], axis=2)  # type: ignore[list-item]
+    elif holdout_start is not None:
+        mean, _ = _predictive(grid, index, params, noise, process)
+    rng = np.random.default_rng(seed)
+    draws = _draw_counts(rng, mean, var, noise, process).sum(axis=1)
     q = np.quantile(draws, [0.05, 0.25, 0.75, 0.95], axis=0)
     return {
         "dates": grid.dates,
         "labels": [f"{s} — {k}" for s, k in series],
         "series": series,
         "observed": observed.astype(float),
-        "mean": mu.sum(axis=1).mean(axis=0),
+        "mean": mean.sum(axis=1).mean(axis=0),
         "lo90": q[0],
         "lo50": q[1],
         "hi50": q[2],

@@ -17,8 +17,12 @@ Every key is optional; the defaults are the documented ones below.
         shape: 1.0                # Hill shape (fixed)
       social: {moves: {awareness -> interest: 1.3}}
     arrivals: {trend_sd: 0.5, yearly_terms: 2, weekly_terms: 0, seasonal_sd: 0.3}
-    noise: {sd: 0.1, per_series: false}  # extra relative noise of the counts
-                                  # ~ HalfNormal(sd), one for all series by default
+    noise: {sd: 0.1, per_series: false, process: true}
+                                  # process: people move at random (the default when
+                                  # every series' median count is 20 or more) or false:
+                                  # counts NegativeBinomial around the mean flows with
+                                  # extra relative noise ~ HalfNormal(sd), one for all
+                                  # series by default (the default for smaller counts)
 
 Campaigns not named here (spend columns) may move arrivals and every forward edge of
 the funnel, each with a lift centred on 1 (no effect): the data decide which.
@@ -93,6 +97,7 @@ class ArrivalPrior(_Strict):
 class NoisePrior(_Strict):
     sd: PositiveFloat = 0.1
     per_series: bool = False
+    process: bool | None = None  # None: random flows unless the counts are small
 
 
 class CountPriors(_Strict):

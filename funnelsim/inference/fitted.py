@@ -293,8 +293,10 @@ class FittedFunnel:
         funnelsim reports (rates, lifts, arrivals)."""
         import arviz as az
 
-        names = [v for v in _CHECKED if v in self.idata.posterior]
-        post = self.idata.posterior[names]
+        post = self.idata.posterior
+        # a value held fixed (a count fit's measurement noise) has nothing to check
+        names = [v for v in _CHECKED if v in post and float(post[v].std()) > 0]
+        post = post[names]
         chains = int(post.sizes["chain"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
