@@ -107,7 +107,7 @@ def fit_counts(
         data=summary,
     )
     notes = list(fit.notes) + identifiability_notes(fit)
-    if not design.process_noise and priors_asked(priors) is None:
+    if not design.process_noise and (priors is None or priors.noise.process is None):
         notes.append(
             "counts are small (a series' median is below 20 per period): they are modelled "
             "as NegativeBinomial around the mean flows, independent from period to period; "
@@ -115,11 +115,6 @@ def fit_counts(
         )
     fit.idata.attrs["notes"] = json.dumps(notes)
     return fit
-
-
-def priors_asked(priors: CountPriors | None) -> bool | None:
-    """What the priors say of random flows (None: left to the counts)."""
-    return None if priors is None else priors.noise.process
 
 
 def _assemble(idata: Any, design: Design, data: CountData, holdout: int, seed: int | None) -> Any:
@@ -285,18 +280,22 @@ def _spec(fit: FittedFunnel) -> dict[str, Any]:
 
 
 def _random_flows(fit: FittedFunnel) -> bool:
-    """Whether the fit's likelihood filtered random flows (fits made before there was
+    """Whether the fit's likelihood modelled random flows (fits made before there was
     the choice used mean flows)."""
     return bool(_spec(fit).get("process_noise", False))
 
 
+def _noise(fit: FittedFunnel, params: Params) -> np.ndarray:
+    """The measurement noise ``(D, N)`` of the same draws as ``params`` (evenly thinned)."""
+    noise = _flat(fit.idata.posterior, "noise")
+    return noise[np.linspace(0, len(noise) - 1, params.rate.shape[0]).astype(int)]
+
+
 def _filtered(fit: FittedFunnel, grid: Grid, params: Params) -> dict[str, np.ndarray]:
     """The Kalman filter of the fitted counts, per draw (see :func:`kalman.kalman`)."""
-    _, index, series = count_design(fit)
+    _, index, _ = count_design(fit)
     counts = fit.idata.observed_data["counts"].values.astype(float)
-    noise = _flat(fit.idata.posterior, "noise")
-    pick = np.linspace(0, len(noise) - 1, params.rate.shape[0]).astype(int)
-    return kalman(grid, params, counts, index, noise[pick], _NOISE_FLOOR)
+    return kalman(grid, params, counts, index, _noise(fit, params), _NOISE_FLOOR)
 
 
 def count_params(fit: FittedFunnel, n: int | None = _MAX_DRAWS) -> Params:
@@ -429,8 +428,7 @@ def _fitted_bands(fit: FittedFunnel, include_holdout: bool, seed: int) -> dict[s
         grid = grid.extended(grid.n_periods + extra.shape[0])
         observed = np.concatenate([observed, extra], axis=0)
     params = count_params(fit)
-    noise = _flat(fit.idata.posterior, "noise")
-    noise = noise[np.linspace(0, len(noise) - 1, params.rate.shape[0]).astype(int)]
+    noise = _noise(fit, params)
     process = _random_flows(fit)
     fitted = fit.idata.observed_data["counts"].sizes["period"]
     mean, var = _predictive(grid.extended(fitted), index, params, noise, process)
