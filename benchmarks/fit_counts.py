@@ -293,6 +293,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tune", type=int, default=500, help="tuning steps per chain")
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--first",
+        type=int,
+        default=1,
+        help="start at this set of the seed's sequence (continue an interrupted run)",
+    )
     parser.add_argument("--holdout", type=int, default=8, help="last periods held out")
     parser.add_argument("--out", type=Path, default=None, help="CSV of per-set results")
     parser.add_argument(
@@ -319,6 +325,8 @@ def main(argv: list[str] | None = None) -> None:
     ]
     rows: list[dict] = []
     for k, seed in enumerate(seeds):
+        if k + 1 < args.first:
+            continue
         try:
             new = run_set(args, ex, k, seed)
         except Exception as exc:  # noqa: BLE001 - a failed fit is counted, not fatal

@@ -120,22 +120,9 @@ def test_a_scenario_forecasts_from_a_counts_fit(fitted: tuple[Path, str], tmp_pa
 def test_the_model_and_its_numpy_twin_agree() -> None:
     """The PyTensor graph the sampler uses and the numpy recursion that computes
     contributions and forecasts give the same expected counts at random parameters."""
-    from funnelsim.data.counts import load_counts
-    from funnelsim.inference.aggregate import build_model, design_for
-    from funnelsim.inference.api import load_funnel_file
-    from funnelsim.inference.count_priors import read_count_priors
     from funnelsim.inference.flows import Params, mean_flows
 
-    funnel = load_funnel_file(DATA / "funnel.yaml")
-    priors = read_count_priors(DATA / "priors.yaml")
-    data = load_counts(
-        DATA / "counts.csv",
-        DATA / "spend.csv",
-        stages=funnel.stages,
-        campaigns=list(priors.campaigns),
-    ).head(30)
-    design = design_for(data, funnel, priors)
-    model = build_model(design)
+    design, model = _example_model()
     names = ["rate", "log_lift", "carryover", "half_saturation", "level", "trend", "yearly",
              "initial"]  # fmt: skip
     fn = _mu_loglik_and(model, names)
@@ -157,12 +144,72 @@ def test_the_model_and_its_numpy_twin_agree() -> None:
         _assert_same_loglik(model, fn, point, design, params)
 
 
+def test_the_sampled_variables_keep_the_priors_on_rates_and_arrival_level() -> None:
+    """The model samples each stage's total exit rate and split shares, and the entry
+    stage's entries (arrivals plus people moving back), and corrects the prior: minus
+    the likelihood, its log density is the priors' — standard normal ``z`` of every
+    rate, effect, start and arrival level, normal trend and season — up to a constant,
+    at any parameters; and the change of variables has unit Jacobian, so the posterior
+    is the one of the priors as written."""
+    import pytensor.tensor as pt
+    from pytensor.gradient import jacobian
+    from scipy import stats
+
+    design, model = _example_model()
+    logp = model.compile_logp()
+    (obs,) = [p for p in model.potentials if p.name == "obs"]
+    values = [model.rvs_to_values[model[n]] for n in ("z_exits", "z_entries")]
+    new = pt.concatenate(model.replace_rvs_by_values([model["z_rate"], model["z_level"]]))
+    jac = pt.concatenate(jacobian(new, values), axis=1)  # square: as many old as new
+    outs = [*model.replace_rvs_by_values([obs, model["z_rate"], model["z_level"]]), jac]
+    parts = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore")
+    rng = np.random.default_rng(8)
+    start = model.initial_point()
+    gaps = []
+    for _ in range(4):
+        point = {k: v + rng.normal(0.0, 0.7, np.shape(v)) for k, v in start.items()}
+        loglik, z_rate, z_level, jac_at = parts(point)
+        prior = stats.norm.logpdf(z_level).sum() + stats.norm.logpdf(z_rate).sum()
+        for name, value in point.items():
+            if name == "trend":
+                prior += stats.norm.logpdf(value, 0.0, design.trend_sd).sum()
+            elif name == "yearly":
+                prior += stats.norm.logpdf(value, 0.0, design.seasonal_sd).sum()
+            elif name not in ("z_entries", "z_exits"):
+                assert name.startswith("z_"), name
+                prior += stats.norm.logpdf(value).sum()
+        gaps.append(logp(point) - loglik - prior)
+        assert abs(np.linalg.det(jac_at)) == pytest.approx(1.0, rel=1e-9)
+        assert not np.allclose(z_level, point["z_entries"])  # real changes of variables
+        assert not np.allclose(z_rate, point["z_exits"])
+    np.testing.assert_allclose(gaps, gaps[0], atol=1e-8)
+
+
+def _example_model():  # type: ignore[no-untyped-def]
+    """The design and PyMC model of the shipped example's first 30 weeks."""
+    from funnelsim.data.counts import load_counts
+    from funnelsim.inference.aggregate import build_model, design_for
+    from funnelsim.inference.api import load_funnel_file
+    from funnelsim.inference.count_priors import read_count_priors
+
+    funnel = load_funnel_file(DATA / "funnel.yaml")
+    priors = read_count_priors(DATA / "priors.yaml")
+    data = load_counts(
+        DATA / "counts.csv",
+        DATA / "spend.csv",
+        stages=funnel.stages,
+        campaigns=list(priors.campaigns),
+    ).head(30)
+    design = design_for(data, funnel, priors)
+    return design, build_model(design)
+
+
 def _mu_loglik_and(model, names: list[str]):  # type: ignore[no-untyped-def]
     """A function of the model's values giving the expected counts ``mu``, the
     likelihood term of the counts and the named variables."""
     from pytensor.graph.traversal import ancestors
 
-    (obs,) = model.potentials
+    (obs,) = [p for p in model.potentials if p.name == "obs"]
     mu = next(v for v in ancestors([obs]) if getattr(v, "name", None) == "mu")
     outs = model.replace_rvs_by_values([mu, obs, *(model[n] for n in names)])
     return model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore")

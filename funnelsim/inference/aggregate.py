@@ -316,7 +316,9 @@ def build_model(design: Design) -> pm.Model:
     blag = np.arange(nb)[:, None] - np.arange(nb)[None, :]
     entry = np.zeros(s_n)
     entry[g.entry] = 1.0
+    splits = exit_splits(design)
     coords = {
+        "exit_part": _exit_labels(design, splits),
         "segment": list(g.segments),
         "stage": list(g.stages),
         "edge": list(design.edge_names),
@@ -331,8 +333,15 @@ def build_model(design: Design) -> pm.Model:
         level_centre = pm.Data("level_centre", design.level_centre)
         hs_centre = pm.Data("half_sat_centre", design.half_sat_centre)
 
-        z_rate = pm.Normal("z_rate", 0.0, 1.0, dims="edge")
-        log_rate = rate_centre + design.rate_sd * z_rate  # (K,)
+        # rates: sampled per stage as its total exit rate and its exits' shares, split
+        # one after another (best-observed target first), so that a pinned share and a
+        # loose total, or two loose exits that must add up, are separate directions,
+        # not a curved ridge. The prior stays the one on each log rate (a correction
+        # potential; in log rates the change of variables has unit Jacobian)
+        z_exits = pm.Normal("z_exits", 0.0, 1.0, dims="exit_part")
+        log_rate = _rates_from_exits(pt, rate_centre, design.rate_sd, z_exits, splits)
+        z_rate = pm.Deterministic("z_rate", (log_rate - rate_centre) / design.rate_sd, dims="edge")
+        pm.Potential("rate_prior", 0.5 * pt.sum(z_exits**2 - z_rate**2))
         if g_n > 1:
             sigma = pm.HalfNormal("segment_sd", 0.3)
             z_seg = pm.Normal("z_segment", 0.0, 1.0, dims=("segment", "edge"))
@@ -379,10 +388,39 @@ def build_model(design: Design) -> pm.Model:
             log_m = pt.zeros((g.n_days, k_n))
             log_arr_fx = pt.zeros((g.n_days,))
 
-        z_level = pm.Normal("z_level", 0.0, 1.0, dims="segment")
-        level = pm.Deterministic(
-            "level", pt.exp(level_centre + design.level_sd * z_level), dims="segment"
+        def matrices(rates: Any) -> tuple[Any, Any]:
+            lam = pt.dot(rates, src)  # (..., S)
+            safe = pt.switch(has_out, lam, 1.0)
+            gfac = -pt.expm1(-safe * dt) / safe
+            ek = rates * pt.dot(gfac, src.T)  # (..., K)
+            e = pt.tensordot(ek, onehot, axes=1)  # (..., S, S)
+            p = e + pt.exp(-lam * dt)[..., None] * np.eye(s_n)
+            return e, p
+
+        # arrivals: the entry stage's counts pin its entries (new arrivals plus people
+        # moving back), not arrivals alone. Sampled along that total, the level and the
+        # rates of back edges do not form a curved ridge: z_entries sets
+        # log(level·(1 + κ)), κ the people moving back per arrival in the steady state of
+        # the baseline rates. The prior stays the one on the level (a correction
+        # potential; the change of variables has unit Jacobian).
+        e0, p0 = matrices(rate)  # (G, S, S)
+        unit = pt.stack(
+            [
+                pt.linalg.solve(
+                    pt.switch(has_out[:, None], pt.eye(s_n) - p0[gi].T, np.eye(s_n)),
+                    (entry * has_out)[:, None],
+                )[:, 0]
+                for gi in range(g_n)
+            ]
+        )  # (G, S): people per stage in the steady state of one arrival per step
+        back = pt.sum(unit * e0[:, :, g.entry], axis=1)  # (G,) κ
+        z_entries = pm.Normal("z_entries", 0.0, 1.0, dims="segment")
+        log_level = level_centre + design.level_sd * z_entries - pt.log1p(back)
+        z_level = pm.Deterministic(
+            "z_level", (log_level - level_centre) / design.level_sd, dims="segment"
         )
+        pm.Potential("level_prior", 0.5 * pt.sum(z_entries**2 - z_level**2))
+        level = pm.Deterministic("level", pt.exp(log_level), dims="segment")
         trend = pm.Normal("trend", 0.0, design.trend_sd)
         log_a = trend * t_days + log_arr_fx
         season0 = 0.0
@@ -396,15 +434,6 @@ def build_model(design: Design) -> pm.Model:
             season0 = season0 + pt.dot(w_cols[0], weekly)
         per_day = level[:, None] * pt.exp(log_a)[None, :]  # (G, days) arrivals per day
 
-        def matrices(rates: Any) -> tuple[Any, Any]:
-            lam = pt.dot(rates, src)  # (..., S)
-            safe = pt.switch(has_out, lam, 1.0)
-            gfac = -pt.expm1(-safe * dt) / safe
-            ek = rates * pt.dot(gfac, src.T)  # (..., K)
-            e = pt.tensordot(ek, onehot, axes=1)  # (..., S, S)
-            p = e + pt.exp(-lam * dt)[..., None] * np.eye(s_n)
-            return e, p
-
         # each day its own rates (flows.daily_rates), composed into periods day by day
         rate_d = rate[:, None, :] * pt.exp(log_m)[None]  # (G, days, K)
         e_d, p_d = matrices(rate_d)  # (G, days, S, S)
@@ -415,17 +444,8 @@ def build_model(design: Design) -> pm.Model:
 
         # steady state of day 0's baseline (no campaign pressure); a stage nobody
         # leaves has none and starts empty
-        _, p0 = matrices(rate)  # (G, S, S)
         b0 = level * pt.exp(season0) * dt  # (G,)
-        m0 = pt.stack(
-            [
-                pt.linalg.solve(
-                    pt.switch(has_out[:, None], pt.eye(s_n) - p0[gi].T, np.eye(s_n)),
-                    (b0[gi] * entry * has_out)[:, None],
-                )[:, 0]
-                for gi in range(g_n)
-            ]
-        )
+        m0 = unit * b0[:, None]
         # the funnel at the data's start: near, not exactly at, that steady state
         z_init = pm.Normal("z_initial", 0.0, 1.0, dims=("segment", "stage"))
         init_log = pm.Deterministic("initial", _INIT_SD * z_init, dims=("segment", "stage"))
@@ -471,6 +491,61 @@ def build_model(design: Design) -> pm.Model:
             alpha = 1.0 / (noise**2 + _NOISE_FLOOR**2)
             pm.NegativeBinomial("obs", mu=mu, alpha=alpha, observed=observed)
     return model
+
+
+def exit_splits(design: Design) -> list[list[int]]:
+    """Per stage that people leave, its exits (edge indices) in the order the model
+    splits them: first an exit to a stage whose entries are counted, then one to the
+    entry stage (its entries mix with arrivals), then to a stage not counted, ``lost``
+    last — from the best-pinned share to the loosest."""
+    g = design.grid
+    counted = {s for s, kind in design.series if kind == KINDS[0]}
+    names = list(g.stages)
+
+    def rank(k: int) -> int:
+        j = g.edges[k][1]
+        if j >= g.n_stages:
+            return 3
+        if j == g.entry:
+            return 1
+        return 0 if names[j] in counted else 2
+
+    out = []
+    for i in range(g.n_stages):
+        exits = [k for k, (a, _) in enumerate(g.edges) if a == i]
+        if exits:
+            out.append(sorted(exits, key=rank))
+    return out
+
+
+def _exit_labels(design: Design, splits: list[list[int]]) -> list[str]:
+    """What each free rate variable is, by edge slot: a stage's total exit rate sits in
+    its first exit's slot, the share split off before exit ``n + 1`` in that exit's."""
+    edge = design.edge_names
+    labels = [""] * len(edge)
+    for exits in splits:
+        source = edge[exits[0]].split(" -> ")[0]
+        labels[exits[0]] = f"{source}: total exit rate"
+        targets = [edge[k].split(" -> ")[1] for k in exits]
+        for n, k in enumerate(exits[1:]):
+            labels[k] = f"{source}: to {targets[n]} rather than {' or '.join(targets[n + 1 :])}"
+    return labels
+
+
+def _rates_from_exits(pt: Any, centre: Any, sd: float, z: Any, splits: list[list[int]]) -> Any:
+    """Log rates (K,) from the standardised totals and split logits ``z`` (in edge
+    slots, see :func:`_exit_labels`), centred so ``z = 0`` gives the priors' centres."""
+    out: list[Any] = [None] * int(sum(len(x) for x in splits))
+    for exits in splits:
+        c = centre[exits]
+        log_total = pt.logsumexp(c) + sd * z[exits[0]]
+        remaining = 0.0  # log of the share not yet given out
+        for n, k in enumerate(exits[:-1]):
+            logit = c[n] - pt.logsumexp(c[n + 1 :]) + sd * z[exits[n + 1]]
+            out[k] = log_total + remaining + -pt.softplus(-logit)
+            remaining = remaining - pt.softplus(logit)
+        out[exits[-1]] = log_total + remaining
+    return pt.stack(out)
 
 
 def params_from(post: Any, design: Design) -> Params:
