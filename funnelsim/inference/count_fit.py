@@ -51,7 +51,6 @@ __all__ = [
 PINNED = 0.9
 #: contraction below which a parameter is mostly its prior
 WEAK = 0.5
-_Z = ("z_rate", "z_lift", "z_half_life", "z_half_saturation", "z_level")
 _MAX_DRAWS = 1000  # draws used for contributions and predictive bands
 
 
