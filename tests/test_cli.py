@@ -104,6 +104,16 @@ def test_validate_presets_schema_and_version():
     assert __version__ in runner.invoke(app, ["--version"]).output
 
 
+def test_python_dash_m_runs_the_same_command_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "funnelsim", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and __version__ in done.stdout
+
+
 def test_plans_are_compared_at_a_glance(tmp_path):
     out = tmp_path / "holiday"
     result = runner.invoke(

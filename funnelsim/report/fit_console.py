@@ -103,11 +103,8 @@ def _print_counts(fit: FittedFunnel, console: Console) -> None:
         contrib = contributions(fit)
         mine = contrib[contrib["stage"] == fit.goal]
         pct = f"{HDI_PROB:.0%}"
-        table = Table(
-            title=f"Extra {fit.goal} from each campaign",
-            title_justify="left",
-            box=None,
-        )
+        title = f"Extra entries into {fit.goal}, by campaign"
+        table = Table(title=title, title_justify="left", box=None, min_width=len(title))
         table.add_column("campaign", no_wrap=True)
         table.add_column("mean", justify="right", no_wrap=True)
         table.add_column(f"{pct} interval", justify="right", no_wrap=True)

@@ -1,0 +1,5 @@
+"""``python -m funnelsim``: the same command line as ``funnelsim``."""
+
+from funnelsim.cli import main
+
+main()
