@@ -14,6 +14,7 @@ MODULES = [
     "funnelsim.engines",
     "funnelsim.inference.fitted",
     "funnelsim.inference.gibbs",
+    "funnelsim.inference.frailty",
     "funnelsim.inference.journeys",
     "funnelsim.inference.campaign_data",
     "funnelsim.inference.api",
