@@ -61,8 +61,6 @@ def _numpy_ops() -> SimpleNamespace:
     return SimpleNamespace(
         log=np.log,
         exp=np.exp,
-        log1p=np.log1p,
-        expm1=np.expm1,
         gammaln=special.gammaln,
         logaddexp=np.logaddexp,
         minimum=np.minimum,
@@ -80,8 +78,6 @@ def _pytensor_ops() -> SimpleNamespace:
     return SimpleNamespace(
         log=pt.log,
         exp=pt.exp,
-        log1p=pt.log1p,
-        expm1=pt.expm1,
         gammaln=pt.gammaln,
         logaddexp=pt.logaddexp,
         minimum=pt.minimum,
