@@ -140,6 +140,18 @@ def _log_silent_integral(op, t_x, T, r, alpha, s, beta, nu, x):
     return op.where(hi - v0 > _TINY, out, -np.inf)
 
 
+def _terms(x, t_x, T, r, alpha, s, beta, nu, exited=False):
+    """The operations for the inputs, ``C``, and the logs of "still there at ``T``" and
+    "dropped out unseen after ``t_x``" (both without ``C``)."""
+    op = _ops(x, t_x, T, r, alpha, s, beta, nu, exited)
+    x, t_x, T = op.asarray(x), op.asarray(t_x), op.asarray(T)
+    r, alpha, s, beta, nu = (op.asarray(v) for v in (r, alpha, s, beta, nu))
+    c = op.gammaln(r + x) - op.gammaln(r) + r * op.log(alpha) + s * op.log(beta)
+    alive = -nu * T - (r + x) * op.log(alpha + T) - s * op.log(beta + T)
+    silent = op.log(s) + _log_silent_integral(op, t_x, T, r, alpha, s, beta, nu, x)
+    return op, c, alive, silent, nu
+
+
 def repeat_loglik(x, t_x, T, r, alpha, s, beta, *, nu=0.0, exited=False):
     """Log-likelihood of each customer's history in a stage with gamma frailty.
 
@@ -149,12 +161,7 @@ def repeat_loglik(x, t_x, T, r, alpha, s, beta, *, nu=0.0, exited=False):
     customers; ``s, beta``: those of the silent drop-off rates. Arrays broadcast; numpy
     in, numpy out, PyTensor in, PyTensor out.
     """
-    op = _ops(x, t_x, T, r, alpha, s, beta, nu, exited)
-    x, t_x, T = op.asarray(x), op.asarray(t_x), op.asarray(T)
-    r, alpha, s, beta, nu = (op.asarray(v) for v in (r, alpha, s, beta, nu))
-    c = op.gammaln(r + x) - op.gammaln(r) + r * op.log(alpha) + s * op.log(beta)
-    alive = -nu * T - (r + x) * op.log(alpha + T) - s * op.log(beta + T)
-    silent = op.log(s) + _log_silent_integral(op, t_x, T, r, alpha, s, beta, nu, x)
+    op, c, alive, silent, nu = _terms(x, t_x, T, r, alpha, s, beta, nu, exited)
     stayed = c + op.logaddexp(alive, silent)
     if exited is False:
         return stayed
@@ -164,11 +171,7 @@ def repeat_loglik(x, t_x, T, r, alpha, s, beta, *, nu=0.0, exited=False):
 
 def p_alive(x, t_x, T, r, alpha, s, beta, *, nu=0.0):
     """Probability that a customer silent since ``t_x`` is still in the stage at ``T``."""
-    op = _ops(x, t_x, T, r, alpha, s, beta, nu)
-    x, t_x, T = op.asarray(x), op.asarray(t_x), op.asarray(T)
-    r, alpha, s, beta, nu = (op.asarray(v) for v in (r, alpha, s, beta, nu))
-    alive = -nu * T - (r + x) * op.log(alpha + T) - s * op.log(beta + T)
-    silent = op.log(s) + _log_silent_integral(op, t_x, T, r, alpha, s, beta, nu, x)
+    op, _, alive, silent, _ = _terms(x, t_x, T, r, alpha, s, beta, nu)
     return op.exp(alive - op.logaddexp(alive, silent))
 
 
