@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -81,6 +83,25 @@ def _fail(exc: FunnelsimError) -> None:
     else:
         err.print(f"[bold red]✗ {escape(str(exc))}[/]")
     raise typer.Exit(code=2)
+
+
+@contextmanager
+def _writing(target: Path, what: str) -> Iterator[None]:
+    """Errors of a command that writes ``target``: a funnelsim error is its message, a
+    failed write says so, Ctrl-C says whether ``what`` was written; all exit 2 (Ctrl-C:
+    130)."""
+    from funnelsim.io import InterruptedAfterWriting
+
+    try:
+        yield
+    except FunnelsimError as exc:
+        _fail(exc)
+    except OSError as exc:
+        err.print(f"[bold red]✗ could not write {escape(str(target))}: {escape(str(exc))}[/]")
+        raise typer.Exit(code=2) from None
+    except KeyboardInterrupt as exc:
+        done = isinstance(exc, InterruptedAfterWriting)
+        _interrupted(f"{what} was written to {target}" if done else "")
 
 
 @app.command()
@@ -255,9 +276,9 @@ def simulate(
         spec = plans(spec)[variant].model_copy(update={"variants": {}})
     else:
         spec = spec.model_copy(update={"variants": {}})
-    from funnelsim.io import InterruptedAfterWriting, check_output_file
+    from funnelsim.io import check_output_file
 
-    try:
+    with _writing(journeys, "the journey log"):
         check_output_file(journeys)  # refuse before simulating
         result = _simulate(
             spec,
@@ -271,14 +292,6 @@ def simulate(
         )
         log = result.journeys["baseline"]
         write_table(log, journeys, by="simulate")
-    except FunnelsimError as exc:
-        _fail(exc)
-    except OSError as exc:
-        err.print(f"[bold red]✗ could not write {escape(str(journeys))}: {escape(str(exc))}[/]")
-        raise typer.Exit(code=2) from None
-    except KeyboardInterrupt as exc:
-        done = isinstance(exc, InterruptedAfterWriting)
-        _interrupted(f"the journey log was written to {journeys}" if done else "")
     keys = ["replicate", "customer_id"] if "replicate" in log else ["customer_id"]
     customers = log.groupby(keys).ngroups
     out.print(
@@ -305,6 +318,31 @@ class FitMethod(StrEnum):
     nuts = "nuts"
 
 
+class Heterogeneity(StrEnum):
+    none = "none"
+    gamma = "gamma"
+
+
+ColumnsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--columns", help="Your column names, e.g. customer_id=user,timestamp=ts,stage=event."
+    ),
+]
+
+StageMapOption = Annotated[
+    Path | None, typer.Option("--stage-map", help="YAML: raw event name → stage.")
+]
+
+DrawsOption = Annotated[int, typer.Option("--draws", min=100, help="Draws per chain.")]
+
+TuneOption = Annotated[int, typer.Option("--tune", min=0, help="Tuning steps per chain.")]
+
+ChainsOption = Annotated[int, typer.Option("--chains", min=1, help="Chains.")]
+
+SamplerOption = Annotated[SamplerName, typer.Option("--sampler", help="NUTS sampler.")]
+
+
 class DropOff(StrEnum):
     auto = "auto"
     silent = "silent"
@@ -329,15 +367,8 @@ def fit(
             "at dates; counts: people entering (or in) each stage per week or day.",
         ),
     ] = FitKind.journeys,
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            "--columns", help="Your column names, e.g. customer_id=user,timestamp=ts,stage=event."
-        ),
-    ] = None,
-    stage_map: Annotated[
-        Path | None, typer.Option("--stage-map", help="YAML: raw event name → stage.")
-    ] = None,
+    columns: ColumnsOption = None,
+    stage_map: StageMapOption = None,
     funnel: Annotated[
         str | None,
         typer.Option(
@@ -372,9 +403,21 @@ def fit(
     method: Annotated[
         FitMethod, typer.Option("--method", help="auto picks the exact method when it applies.")
     ] = FitMethod.auto,
-    sampler: Annotated[
-        SamplerName, typer.Option("--sampler", help="NUTS sampler.")
-    ] = SamplerName.nutpie,
+    heterogeneity: Annotated[
+        Heterogeneity,
+        typer.Option(
+            "--heterogeneity",
+            help="Journeys: gamma lets customers' repeat and drop-out rates differ in the "
+            "repeat stage (compared with none by LOO).",
+        ),
+    ] = Heterogeneity.none,
+    repeat_stage: Annotated[
+        str | None,
+        typer.Option(
+            "--repeat-stage", help="With --heterogeneity: the stage (default: most repeats)."
+        ),
+    ] = None,
+    sampler: SamplerOption = SamplerName.nutpie,
     prior_strength: Annotated[
         float,
         typer.Option(
@@ -384,9 +427,9 @@ def fit(
             "--funnel's rates more firmly).",
         ),
     ] = 1.0,
-    draws: Annotated[int, typer.Option("--draws", min=100, help="Draws per chain.")] = 1000,
-    tune: Annotated[int, typer.Option("--tune", min=0, help="Tuning steps per chain.")] = 1000,
-    chains: Annotated[int, typer.Option("--chains", min=1, help="Chains.")] = 4,
+    draws: DrawsOption = 1000,
+    tune: TuneOption = 1000,
+    chains: ChainsOption = 4,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed.")] = None,
     end: Annotated[
         str | None, typer.Option("--end", help="End of the data (default: the last event).")
@@ -400,7 +443,7 @@ def fit(
     """Learn a journey's rates (and campaign effects) from history; write FIT.nc,
     FIT.rates.csv, FIT.effects.csv and FIT.report.html (counts: also
     FIT.contributions.csv, and FIT.holdout.csv with --holdout)."""
-    from funnelsim.io import InterruptedAfterWriting, check_output_file
+    from funnelsim.io import check_output_file
 
     if data.suffix.lower() not in (".csv", ".parquet"):
         err.print(f"[bold red]✗ {escape(str(data))}: the data must be a .csv or .parquet file[/]")
@@ -410,47 +453,42 @@ def fit(
         err.print(f"[bold red]✗ {escape(str(output))}: the fit file must end in .nc[/]")
         raise typer.Exit(code=2)
     reading = _ReadProgress(disable=quiet)
-    try:
-        from funnelsim.inference.api import fit_history, fit_paths, write_fit
+    with _writing(output, "the fit"):
+        try:
+            from funnelsim.inference.api import fit_history, fit_paths, write_fit
 
-        for target in [*fit_paths(output), *([scenario_out] if scenario_out else [])]:
-            check_output_file(target)  # refuse before reading and sampling
+            for target in [*fit_paths(output), *([scenario_out] if scenario_out else [])]:
+                check_output_file(target)  # refuse before reading and sampling
 
-        result = fit_history(
-            data,
-            kind.value,
-            columns=columns,
-            stage_map=stage_map,
-            funnel=funnel,
-            campaigns=campaigns,
-            spend=spend,
-            drop_off=drop_off.value,
-            method=method.value,
-            prior_strength=prior_strength,
-            sampler=sampler.value,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            end=end,
-            priors=priors,
-            holdout=holdout,
-            progress=not quiet,
-            on_read=reading.update,
-            on_phase=reading.phase,
-        )
-        reading.stop()
-        written = write_fit(result, output, scenario_out=scenario_out)
-    except FunnelsimError as exc:
-        _fail(exc)
-    except OSError as exc:
-        err.print(f"[bold red]✗ could not write {escape(str(output))}: {escape(str(exc))}[/]")
-        raise typer.Exit(code=2) from None
-    except KeyboardInterrupt as exc:
-        done = isinstance(exc, InterruptedAfterWriting)
-        _interrupted(f"the fit was written to {output}" if done else "")
-    finally:
-        reading.stop()
+            result = fit_history(
+                data,
+                kind.value,
+                columns=columns,
+                stage_map=stage_map,
+                funnel=funnel,
+                campaigns=campaigns,
+                spend=spend,
+                drop_off=drop_off.value,
+                method=method.value,
+                prior_strength=prior_strength,
+                sampler=sampler.value,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                seed=seed,
+                end=end,
+                priors=priors,
+                holdout=holdout,
+                heterogeneity=heterogeneity.value,
+                repeat_stage=repeat_stage,
+                progress=not quiet,
+                on_read=reading.update,
+                on_phase=reading.phase,
+            )
+            reading.stop()
+            written = write_fit(result, output, scenario_out=scenario_out)
+        finally:
+            reading.stop()
     if not quiet:
         from funnelsim.report.fit_console import print_fit
 
@@ -503,6 +541,143 @@ class _ReadProgress:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+@app.command()
+def nowcast(
+    fit_file: Annotated[Path, typer.Argument(help="A journey fit (FIT.nc from `funnelsim fit`).")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="Customers CSV to write (default: <fit>.customers.csv)."
+        ),
+    ] = None,
+    horizon: Annotated[
+        float,
+        typer.Option("--horizon", min=1.0, help="Days ahead for each customer's expected repeats."),
+    ] = 90.0,
+    draws: Annotated[int, typer.Option("--draws", min=10, help="Posterior draws used.")] = 200,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table.")] = False,
+) -> None:
+    """Where every known customer stands at the end of the data: P(still active) per
+    customer (the CRM list for win-back or advocacy campaigns) and occupancy per stage.
+    For a counts fit: the people in each stage at the end of the fitted data."""
+    from funnelsim.inference.fitted import FittedFunnel
+    from funnelsim.inference.nowcast import nowcast as run_nowcast
+    from funnelsim.io import check_output_file, write_file
+
+    if output is not None and output.suffix.lower() != ".csv":
+        err.print(f"[bold red]✗ {escape(str(output))}: the output must be a .csv file[/]")
+        raise typer.Exit(code=2)
+    with _writing(output or fit_file.with_suffix(".customers.csv"), "the nowcast"):
+        fitted = FittedFunnel.load(fit_file)
+        counts = fitted.kind == "counts"  # no customers: the occupancy per stage
+        if output is None:
+            output = fit_file.with_suffix(".occupancy.csv" if counts else ".customers.csv")
+        check_output_file(output)
+        result = run_nowcast(fitted, horizon=horizon, draws=draws, seed=seed)
+        table = result.occupancy.drop(columns="last_seen") if counts else result.customers
+        write_file(
+            output, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"), by="nowcast"
+        )
+    if not quiet:
+        from funnelsim.report.fit_console import print_nowcast
+
+        print_nowcast(result, out)
+    what = "occupancy per stage" if counts else f"{len(result.customers):,} customers"
+    out.print(f"[green]✓[/] wrote {escape(Path(str(output)).name)} ({what})")
+
+
+@app.command()
+def backtest(
+    data: Annotated[Path, typer.Argument(help="Event log: .csv or .parquet.")],
+    cutoff: Annotated[
+        str, typer.Option("--cutoff", help="Fit the data up to this date, forecast the rest.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Output folder (default: out/backtest-<data stem>)."),
+    ] = None,
+    kind: Annotated[
+        FitKind, typer.Option("--kind", help="journeys (counts: use `fit --holdout N`).")
+    ] = FitKind.journeys,
+    columns: ColumnsOption = None,
+    stage_map: StageMapOption = None,
+    funnel: Annotated[
+        str | None, typer.Option("--funnel", help="Funnel YAML or preset: which edges exist.")
+    ] = None,
+    heterogeneity: Annotated[
+        Heterogeneity,
+        typer.Option("--heterogeneity", help="gamma: customers' repeat and drop-out rates differ."),
+    ] = Heterogeneity.none,
+    repeat_stage: Annotated[
+        str | None, typer.Option("--repeat-stage", help="With --heterogeneity: the stage.")
+    ] = None,
+    period_days: Annotated[
+        float, typer.Option("--period-days", min=1.0, help="Days per compared period.")
+    ] = 7.0,
+    draws: DrawsOption = 1000,
+    tune: TuneOption = 1000,
+    chains: ChainsOption = 4,
+    sampler: SamplerOption = SamplerName.nutpie,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a folder that holds other files.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table.")] = False,
+) -> None:
+    """Fit the history up to --cutoff, forecast to the end of the data and compare with
+    what happened: DIR/backtest.csv (totals per stage and cohort: known customers, new
+    ones, all), DIR/backtest_periods.csv, DIR/backtest.png and the fit, DIR/fit.nc."""
+    from funnelsim.io import atomic_folder, check_output_folder
+
+    if kind != FitKind.journeys:
+        err.print(
+            f"[bold red]✗ backtests of {kind.value} are not available: for funnel counts, "
+            "`funnelsim fit DATA --kind counts --holdout N` fits all but the last N periods "
+            "and checks the forecast of them[/]"
+        )
+        raise typer.Exit(code=2)
+    if data.suffix.lower() not in (".csv", ".parquet"):
+        err.print(f"[bold red]✗ {escape(str(data))}: the data must be a .csv or .parquet file[/]")
+        raise typer.Exit(code=2)
+    output = output if output is not None else Path("out") / f"backtest-{data.stem}"
+    names = ("backtest.csv", "backtest_periods.csv", "backtest.png", "fit.nc")
+    reading = _ReadProgress(disable=quiet)
+    with _writing(output, "the backtest"):
+        try:
+            from funnelsim.inference.backtest import backtest_figure, backtest_journeys
+
+            check_output_folder(output, force=force, by="backtest", names=names)
+            bt = backtest_journeys(
+                data,
+                cutoff,
+                period_days=period_days,
+                seed=seed,
+                fit_options=dict(
+                    columns=columns, stage_map=stage_map, funnel=funnel,
+                    heterogeneity=heterogeneity.value, repeat_stage=repeat_stage,
+                    sampler=sampler.value, draws=draws, tune=tune, chains=chains, seed=seed,
+                    progress=not quiet,
+                    on_read=reading.update,
+                ),
+                on_phase=reading.phase,
+            )  # fmt: skip
+            reading.stop()
+            bt.fit.stamp()
+            with atomic_folder(output, force=force, by="backtest") as tmp:
+                bt.totals.to_csv(tmp / "backtest.csv", index=False, float_format="%.6g")
+                bt.periods.to_csv(tmp / "backtest_periods.csv", index=False, float_format="%.6g")
+                backtest_figure(bt, period_days).savefig(tmp / "backtest.png", dpi=110)
+                bt.fit.idata.to_netcdf(str(tmp / "fit.nc"))
+        finally:
+            reading.stop()
+    if not quiet:
+        from funnelsim.report.fit_console import print_backtest
+
+        print_backtest(bt, out, period_days)
+    out.print(f"[green]✓[/] wrote {escape(str(output))}/ ({', '.join(names)})")
 
 
 def _headline(result) -> None:  # noqa: ANN001 - SimulationResult, imported lazily

@@ -72,6 +72,10 @@ class EngineMismatch(FunnelsimError, ValueError):
     """The scenario needs something the chosen engine cannot do (queues, non-Erlang dwell)."""
 
 
+class SamplingFailed(FunnelsimError):
+    """The sampler could not start or run on a model (say what failed, and what to do)."""
+
+
 class ScenarioError(FunnelsimError):
     """An input file has one or more problems; all of them are in :attr:`problems`."""
 

@@ -15,6 +15,7 @@ MODULES = [
     "funnelsim.inference.fitted",
     "funnelsim.inference.gibbs",
     "funnelsim.inference.frailty",
+    "funnelsim.inference.repeat",
     "funnelsim.inference.journeys",
     "funnelsim.inference.campaign_data",
     "funnelsim.inference.api",

@@ -349,3 +349,26 @@ def test_segments_have_their_own_rates_in_both_implementations() -> None:
     want = np.concatenate([entries, occupancy], axis=-1)[0][..., design.series_index]
     np.testing.assert_allclose(got, want, rtol=1e-10)
     _assert_same_loglik(model, fn, point, design, params)
+
+
+def test_nowcast_of_a_counts_fit_is_the_filtered_occupancy(
+    fitted: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The people in each stage at the end of the fitted data (8 weeks before the end of
+    the file): conversion's occupancy is observed, so the filter puts it near the count."""
+    out, _ = fitted
+    target = tmp_path / "occupancy.csv"
+    result = runner.invoke(
+        app, ["nowcast", str(out), "-o", str(target), "--seed", "1"], terminal_width=80
+    )
+    assert result.exit_code == 0, result.output
+    occ = pd.read_csv(target).set_index("stage")
+    assert list(occ.columns) == ["active_mean", "active_p05", "active_p95"]
+    counts = pd.read_csv(DATA / "counts.csv")
+    seen = counts[(counts["kind"] == "occupancy") & (counts["stage"] == "conversion")]
+    last_fitted = seen.sort_values("period")["count"].iloc[-9]  # 8 weeks held out
+    row = occ.loc["conversion"]
+    assert abs(row["active_mean"] / last_fitted - 1) < 0.02
+    assert row["active_p05"] < row["active_mean"] < row["active_p95"]
+    assert (occ["active_mean"] > 0).all()
+    assert "Where the funnel stands" in " ".join(result.output.split())

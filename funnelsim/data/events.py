@@ -57,6 +57,8 @@ def read_events(
     period_days: float = 1.0,
     chunk_rows: int = 1_000_000,
     progress: Progress | None = None,
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+    until: pd.Timestamp | None = None,
 ) -> JourneyStats:
     """Read an event log (``.csv`` or ``.parquet``) into :class:`JourneyStats`.
 
@@ -67,7 +69,10 @@ def read_events(
     last); without it an order is derived from the data: the stage where most customers
     first appear, then repeatedly the stage most entered from the stages placed so far
     (ties in the stage map's order). ``end`` defaults to the last timestamp.
-    ``progress(rows_done, bytes_done, total_bytes)`` is called after each chunk.
+    ``progress(rows_done, bytes_done, total_bytes)`` is called after each chunk. With a
+    list as ``rows``, the rows kept are also appended to it, one ``(customer ids,
+    timestamps in ns, stage names)`` tuple per chunk (per-customer models need them).
+    ``until`` drops the rows after it and ends the data there (a backtest's cutoff).
 
     Each customer's rows must be in time order in the file; every problem with the data
     raises :class:`ScenarioError` naming the file and rows (CSV rows count the header as
@@ -92,6 +97,10 @@ def read_events(
             label,
         )
     end_ts = None if end is None else _timestamp(end, label)
+    until_ns = None
+    if until is not None:
+        end_ts = _timestamp(until, label)
+        until_ns = int(end_ts.value)
 
     labels: dict[str, list[str]] = {"stage": [], "segment": [], "channel": []}
     stack: list[tuple[int, ChunkSummary]] = []  # pairwise tree of combines, in file order
@@ -115,6 +124,8 @@ def read_events(
                 found += list(zip(row[mask].tolist(), texts))[: _SHOWN - len(found)]
         stage_code, keep = _stage_codes(batch.column("stage"), smap, known, labels, unmapped)
         keep &= ~(bad_ts | bad_id)
+        if until_ns is not None:
+            keep &= ns <= until_ns
         if any(total[0] for _, total in bad.values()):  # reading on only to count them
             rows_done += n
             if progress is not None:
@@ -136,6 +147,9 @@ def read_events(
                 bin_ns=bin_ns,
             )
             _push(stack, part)
+            if rows is not None:
+                names = np.asarray(labels["stage"], dtype=object)
+                rows.append((ids[keep], ns[keep], names[stage_code[keep]]))
         except JourneyOrderError as exc:
             raise _order_error(exc, label) from None
         rows_done += n

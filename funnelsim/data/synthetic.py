@@ -63,6 +63,7 @@ __all__ = [
     "steady_state",
     "flighted_spend",
     "random_flights",
+    "simulate_repeat_journeys",
 ]
 
 _KINDS = ("entries", "occupancy")
@@ -380,3 +381,66 @@ def true_contributions(
         c.name: everything - total([other for other in campaigns if other is not c])
         for c in campaigns
     }
+
+
+def simulate_repeat_journeys(
+    n: int,
+    *,
+    r: float = 0.6,
+    alpha: float = 20.0,
+    s: float = 0.8,
+    beta: float = 120.0,
+    days: float = 540.0,
+    start: str = "2025-01-01",
+    arrive_within: float = 0.6,
+    first_purchase_days: float = 5.0,
+    seed: int | np.random.Generator | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An event log of customers who differ: the Pareto/NBD process as a journey.
+
+    Each customer has a ``visit`` (uniform over the first ``arrive_within`` of the
+    ``days``), a first ``purchase`` about ``first_purchase_days`` later (exponential),
+    then repeat purchases at their own rate ``λ ~ Gamma(r, α)`` per day until they drop
+    out unseen at their own rate ``μ ~ Gamma(s, β)`` (shape, rate). Returns the log
+    (``customer_id, timestamp, stage``, in time order per customer) and the truth per
+    customer (``customer_id, repeat_rate, dropout_rate, first_purchase, dropout``, times
+    in days since ``start``).
+
+    >>> log, truth = simulate_repeat_journeys(3, seed=1)
+    >>> list(log.columns), sorted(log["stage"].unique())
+    (['customer_id', 'timestamp', 'stage'], ['purchase', 'visit'])
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    arrive = rng.uniform(0.0, days * arrive_within, n)
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    mu = rng.gamma(s, 1.0 / beta, n)
+    enter = arrive + rng.exponential(first_purchase_days, n)
+    death = enter + rng.exponential(1.0, n) / mu
+    ids, times, stages = [], [], []
+    for i in range(n):
+        ids.append(i)
+        times.append(arrive[i])
+        stages.append("visit")
+        t = enter[i]
+        while t < min(death[i], days):
+            ids.append(i)
+            times.append(t)
+            stages.append("purchase")
+            t += rng.exponential(1.0 / lam[i])
+    log = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "timestamp": pd.Timestamp(start) + pd.to_timedelta(np.array(times), unit="D"),
+            "stage": stages,
+        }
+    )
+    truth = pd.DataFrame(
+        {
+            "customer_id": np.arange(n),
+            "repeat_rate": lam,
+            "dropout_rate": mu,
+            "first_purchase": enter,
+            "dropout": death,
+        }
+    )
+    return log, truth

@@ -9,6 +9,7 @@ with ``FIT.rates.csv``, ``FIT.effects.csv`` (when campaigns were fitted),
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 import yaml
 
 from funnelsim.errors import Problem, ScenarioError
@@ -88,6 +90,9 @@ def fit_history(
     end: str | None = None,
     priors: str | Path | None = None,
     holdout: int = 0,
+    heterogeneity: str = "none",
+    repeat_stage: str | None = None,
+    until: str | pd.Timestamp | None = None,
     progress: bool = False,
     on_read: Callable[[int, int, int], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
@@ -107,6 +112,14 @@ def fit_history(
     of :mod:`funnelsim.inference.aggregate`; ``funnel`` is required, ``priors`` is the
     optional priors YAML and ``holdout`` the number of final periods left out of the
     fit and forecast from it.
+
+    ``heterogeneity="gamma"`` (journeys) also fits the repeat stage (``repeat_stage``,
+    default: the stage with the most repeat events) customer by customer, with repeat
+    and drop-out rates that differ between customers, beside the same stage with one
+    rate for everyone, and compares the two by LOO
+    (:mod:`funnelsim.inference.repeat`); nowcasts and forecasts then use each
+    customer's own history. ``until`` (journeys) fits only the events up to that time,
+    and ends the data there (a backtest's cutoff).
     """
     if kind not in ("journeys", "snapshots", "counts"):
         raise ValueError("kind must be 'journeys', 'snapshots' or 'counts'")
@@ -127,9 +140,18 @@ def fit_history(
         from funnelsim.data.events import read_events
         from funnelsim.inference.journeys import fit_journeys
 
+        if heterogeneity not in ("none", "gamma"):
+            raise _fit_problem(
+                "--heterogeneity",
+                f"heterogeneity must be 'none' or 'gamma', not {heterogeneity!r}",
+                "gamma: customers' repeat and drop-out rates differ; none: one rate for all",
+            )
+        rows: list | None = [] if heterogeneity != "none" else None
         stats = read_events(
-            data, columns=columns, stage_map=stage_map, stages=stages, end=end_ts, progress=on_read
-        )
+            data, columns=columns, stage_map=stage_map, stages=stages, end=end_ts,
+            progress=on_read, rows=rows, until=None if until is None else pd.Timestamp(until),
+        )  # fmt: skip
+        repeat_at = _repeat_stage(stats, repeat_stage, str(data)) if rows is not None else None
         fitted_campaigns = []
         if campaigns is not None:
             from funnelsim.inference.campaign_data import campaigns_for_stats
@@ -152,6 +174,14 @@ def fit_history(
             seed=seed,
             progress=progress,
         )
+        if repeat_at is not None and rows is not None:
+            say(f"fitting {repeat_at!r} customer by customer (customers differ, and alike) …")
+            _add_repeat_fit(
+                idata, stats, rows, repeat_at, heterogeneity,
+                dict(sampler=sampler, draws=draws, tune=tune, chains=chains, seed=seed,
+                     progress=progress),
+            )  # fmt: skip
+        _add_last_events(idata, stats)
         summary = _journey_summary(stats)
         data_stages = stats.stages
     else:
@@ -194,6 +224,112 @@ def fit_history(
     goal = structure.goal if structure is not None else _goal(data_stages)
     entry = structure.entry if structure is not None else _entry(summary, data_stages)
     return FittedFunnel(idata, stages=data_stages, goal=goal, entry=entry, kind=kind, data=summary)
+
+
+def _fit_problem(where: str, message: str, hint: str, file: str = "") -> ScenarioError:
+    return ScenarioError([Problem((where,), message, hint)], file or where)
+
+
+def _repeat_stage(stats: Any, wanted: str | None, label: str) -> str:
+    """The stage fitted customer by customer: ``wanted``, else the one with most repeats."""
+    repeats = np.array([stats.transitions[:, i, i].sum() for i in range(len(stats.stages))])
+    having = [s for s, n in zip(stats.stages, repeats, strict=True) if n > 0]
+    if wanted is not None:
+        if wanted not in stats.stages or wanted == LOST:
+            raise _fit_problem(
+                "--repeat-stage", f"stage {wanted!r} is not in the data",
+                f"stages: {', '.join(s for s in stats.stages if s != LOST)}", label,
+            )  # fmt: skip
+        if wanted not in having:
+            raise _fit_problem(
+                "--repeat-stage", f"stage {wanted!r} has no repeat events in the data",
+                "a repeat is a second event in the same stage (a second purchase); "
+                + (f"stages with repeats: {', '.join(having)}" if having else "no stage has any"),
+                label,
+            )  # fmt: skip
+        return wanted
+    if not having:
+        raise _fit_problem(
+            "--heterogeneity",
+            "no stage has repeat events, so there is no repeat rate to let differ",
+            "heterogeneity applies to a stage customers re-enter from itself (a second "
+            "purchase); fit without --heterogeneity",
+            label,
+        )
+    return str(stats.stages[int(np.argmax(repeats))])
+
+
+def _add_repeat_fit(
+    idata: Any, stats: Any, rows: list, stage: str, heterogeneity: str, how: dict
+) -> None:
+    """Fit ``stage`` customer by customer (``heterogeneity`` and the homogeneous model),
+    compare them by LOO, and keep both posteriors and the histories in ``idata``."""
+    from funnelsim.inference.repeat import (
+        RepeatModel,
+        compare_loo,
+        fit_repeat_stage,
+        loo_text,
+        repeat_histories,
+    )
+
+    ids = np.concatenate([r[0] for r in rows]) if rows else np.zeros(0)
+    ns = np.concatenate([r[1] for r in rows]) if rows else np.zeros(0, np.int64)
+    names = np.concatenate([r[2] for r in rows]) if rows else np.zeros(0, object)
+    h = repeat_histories(ids, ns, names, stage, end_ns=int(pd.Timestamp(stats.end).value))
+    post = idata.posterior
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    models = {}
+    divergences = 0
+    samplers = []
+    for kind in dict.fromkeys((heterogeneity, "none")):
+        fitted = fit_repeat_stage(h, kind, **how)
+        divergences += int(fitted.attrs.get("diverging", 0))
+        samplers.append(str(fitted.attrs.get("sampler", how.get("sampler"))))
+        for name in fitted.data_vars:
+            values = fitted[name].values
+            if values.shape[:2] != shape:  # an exact method's draws: align by thinning
+                flat = values.reshape(-1, *values.shape[2:])
+                pick = np.linspace(0, len(flat) - 1, shape[0] * shape[1]).round().astype(int)
+                values = flat[pick].reshape(*shape, *values.shape[2:])
+            dims = fitted[name].dims
+            coords = {d: fitted[d].values for d in dims if d not in ("chain", "draw")}
+            idata.posterior[name] = xr.DataArray(values, dims=dims, coords=coords)
+        models[kind] = RepeatModel(fitted, kind, max_draws=1000)
+    loo = compare_loo(models, h)
+    _put_constant(idata, h.to_dataset())
+    idata.attrs["repeat"] = json.dumps(
+        {"stage": stage, "heterogeneity": heterogeneity, "loo": loo,
+         "divergences": divergences, "customers": len(h),
+         "sampler": "/".join(dict.fromkeys(samplers))}
+    )  # fmt: skip
+    notes = json.loads(idata.attrs.get("notes", "[]"))
+    notes.append(f"{stage}: {loo_text(loo)}")
+    idata.attrs["notes"] = json.dumps(notes)
+
+
+def _add_last_events(idata: Any, stats: Any) -> None:
+    """Each customer's last event (what a nowcast starts from), in ``constant_data``."""
+    last = stats.last
+    if last is None:
+        return
+    ids = last["customer_id"].to_numpy()
+    ds = xr.Dataset(
+        {
+            "last_segment": ("customer", last["segment"].astype(str).to_numpy()),
+            "last_stage": ("customer", last["stage"].astype(str).to_numpy()),
+            "last_event": ("customer", last["last_event"].to_numpy().astype("datetime64[ns]")),
+        },
+        coords={"customer": ids.astype(str) if ids.dtype.kind == "O" else ids},
+    )
+    _put_constant(idata, ds)
+
+
+def _put_constant(idata: Any, ds: xr.Dataset) -> None:
+    """Add ``ds``'s variables to the fit's ``constant_data``."""
+    if hasattr(idata, "constant_data"):
+        ds = xr.merge([idata.constant_data, ds], combine_attrs="no_conflicts")
+        del idata.constant_data
+    idata.add_groups(constant_data=ds)
 
 
 def _fit_counts(

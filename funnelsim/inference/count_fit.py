@@ -386,6 +386,28 @@ def occupancy_now(fit: FittedFunnel) -> dict[str, float]:
     return {stage: float(v) for stage, v in zip(grid.stages, last)}
 
 
+def occupancy_draws(
+    fit: FittedFunnel, n: int = 400, seed: int | None = 0
+) -> tuple[list[str], np.ndarray]:
+    """People in each stage at the end of the fitted data, per posterior draw ``(n, S)``
+    (all segments): where the Kalman filter, having read every count, puts them, with
+    the filter's own uncertainty drawn around it (without random flows: the mean flows)."""
+    grid, _, _ = count_design(fit)
+    params = count_params(fit, n)
+    rng = np.random.default_rng(seed)
+    if _random_flows(fit):
+        f = _filtered(fit, grid, params)
+        m, cov = f["m"], f["cov"]  # (D, G, S), (D, G, S, S)
+        jitter = np.linalg.cholesky(cov + 1e-9 * np.eye(cov.shape[-1])) @ rng.standard_normal(
+            m.shape + (1,)
+        )
+        draws = (m + jitter[..., 0]).sum(axis=1)
+    else:
+        _, occ = mean_flows(grid, params)
+        draws = occ[:, :, -1, :].sum(axis=1)
+    return list(grid.stages), np.clip(draws, 0.0, None)
+
+
 def contributions_over_time(
     fit: FittedFunnel, stage: str | None = None
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -43,7 +43,11 @@ __all__ = ["FittedFunnel", "Diagnostics", "FitFileError", "HDI_PROB", "split_edg
 HDI_PROB = 0.94
 _HASH = "funnelsim_hash"
 #: posterior variables whose convergence :meth:`FittedFunnel.diagnostics` checks
-_CHECKED = ("rate", "lift", "arrivals", "carryover", "half_saturation", "level", "trend", "noise")
+_CHECKED = (
+    "rate", "lift", "arrivals", "carryover", "half_saturation", "level", "trend", "noise",
+    "repeat_r", "repeat_alpha", "dropout_s", "dropout_beta", "repeat_lambda", "dropout_mu",
+    "stage_exit_rate",
+)  # fmt: skip
 _GROUPS = ("posterior", "sample_stats", "observed_data", "posterior_predictive", "constant_data")
 
 
@@ -307,6 +311,7 @@ class FittedFunnel:
         stats = getattr(self.idata, "sample_stats", None)
         if stats is not None and "diverging" in stats:
             div = int(stats["diverging"].values.sum())
+        div += int(self.repeat_info.get("divergences", 0))
         problems = []
         if chains < 2:
             problems.append("one chain only: R-hat cannot be checked (use --chains 4)")
@@ -319,6 +324,49 @@ class FittedFunnel:
         if div:
             problems.append(f"{div} divergent transitions")
         return Diagnostics(rhat, bulk, tail, div, self.n_draws, problems)
+
+    # ------------------------------------------------------------------ customers
+    @property
+    def repeat_info(self) -> dict[str, Any]:
+        """What the customer-by-customer fit of a repeat stage recorded (``stage``,
+        ``heterogeneity``, ``loo``, …); empty when there is none."""
+        raw = self.idata.attrs.get("repeat")
+        return dict(json.loads(raw)) if isinstance(raw, str) else {}
+
+    def repeat_model(self, kind: str | None = None, max_draws: int | None = None) -> Any:
+        """The repeat stage's :class:`~funnelsim.inference.repeat.RepeatModel`
+        (``kind``: ``"gamma"`` or ``"none"``; default: the heterogeneity fitted), or
+        None without a customer-by-customer fit."""
+        from funnelsim.inference.repeat import RepeatModel
+
+        info = self.repeat_info
+        if not info:
+            return None
+        return RepeatModel(self.idata.posterior, kind or info["heterogeneity"], max_draws)
+
+    def repeat_histories(self) -> Any:
+        """The repeat stage's per-customer histories, or None."""
+        from funnelsim.inference.repeat import RepeatHistories
+
+        info = self.repeat_info
+        if not info:
+            return None
+        return RepeatHistories.from_dataset(self.idata.constant_data, info["stage"])
+
+    def last_events(self) -> pd.DataFrame | None:
+        """Each customer's last event (``customer_id, segment, stage, last_event``), or
+        None for fits that do not keep them (counts, snapshots, older files)."""
+        cd = getattr(self.idata, "constant_data", None)
+        if cd is None or "last_stage" not in cd:
+            return None
+        return pd.DataFrame(
+            {
+                "customer_id": cd["customer"].values,
+                "segment": cd["last_segment"].values.astype(str),
+                "stage": cd["last_stage"].values.astype(str),
+                "last_event": pd.to_datetime(cd["last_event"].values),
+            }
+        )
 
     # ------------------------------------------------------------------ files
     def _attrs(self) -> dict[str, str]:

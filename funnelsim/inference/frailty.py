@@ -183,9 +183,10 @@ def expected_repeats(h, x, t_x, T, r, alpha, s, beta, *, nu=0.0):
     ``λ ~ Gamma(r+x, α+T)``, ``μ ~ Gamma(s, β+T)``). numpy only.
     """
     x, t_x, T, h = (np.asarray(v, dtype=float) for v in (x, t_x, T, h))
+    r, alpha, s, beta, nu = (np.asarray(v, dtype=float) for v in (r, alpha, s, beta, nu))
     alive = p_alive(x, t_x, T, r, alpha, s, beta, nu=nu)
     u, log_w = _gauss_legendre()
     grid = h[..., None] * u
     bt = (beta + T)[..., None]
-    surv = np.exp(log_w - nu * grid + s * (np.log(bt) - np.log(bt + grid))).sum(axis=-1)
-    return alive * (r + x) / (alpha + T) * h * surv
+    surv = np.exp(log_w - nu[..., None] * grid + s[..., None] * (np.log(bt) - np.log(bt + grid)))
+    return alive * (r + x) / (alpha + T) * h * surv.sum(axis=-1)

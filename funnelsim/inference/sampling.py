@@ -172,7 +172,13 @@ def _pymc(
     progress: bool,
     target_accept: float = 0.8,
 ) -> az.InferenceData:
+    """PyMC's NUTS; a sampler that cannot start is reported as
+    :class:`~funnelsim.errors.SamplingFailed` (its message, not a traceback)."""
     import logging
+
+    from pymc.exceptions import SamplingError
+
+    from funnelsim.errors import SamplingFailed
 
     _say(progress, "compiling and sampling (PyMC NUTS)…")
     logger = logging.getLogger("pymc")
@@ -194,6 +200,14 @@ def _pymc(
                 compute_convergence_checks=False,
                 target_accept=target_accept,
             )
+    except SamplingError as exc:
+        bad = [line.strip() for line in str(exc).splitlines() if "nan" in line or "inf" in line]
+        raise SamplingFailed(
+            "the sampler could not start: the model's log-density is not finite at its "
+            f"starting point ({'; '.join(bad) or str(exc).splitlines()[0]}). The data hold "
+            "something the model cannot use — please report it with `funnelsim --version` "
+            "and a summary of the data"
+        ) from None
     finally:
         logger.setLevel(level)
     return idata

@@ -80,6 +80,9 @@ class JourneyStats:
     n_events: int
     n_customers: int
     unmapped: dict[str, int] = field(default_factory=dict)  # raw names → rows skipped
+    #: each customer's last event: ``customer_id, segment, stage, last_event`` (what a
+    #: nowcast starts from)
+    last: pd.DataFrame | None = None
 
     @property
     def n_periods(self) -> int:
@@ -189,6 +192,12 @@ def journey_stats(
     np.add.at(arrivals, (seg[first], chan_of_row[first], period_of(t[first])), 1)
     first_stage = np.zeros((g_n, s_n), dtype=np.int64)
     np.add.at(first_stage, (seg[first], stage_idx[first]), 1)
+    last_events = last_event_table(
+        log["customer_id"].to_numpy()[sort][last],
+        np.asarray(seg_names, dtype=object)[seg[last]],
+        np.asarray(order, dtype=object)[stage_idx[last]],
+        ts.to_numpy()[sort][last],
+    )
     return JourneyStats(
         stages=tuple(order),
         segments=seg_names,
@@ -203,7 +212,23 @@ def journey_stats(
         first_stage=first_stage,
         n_events=len(log),
         n_customers=int(first.sum()),
+        last=last_events,
     )
+
+
+def last_event_table(
+    ids: np.ndarray, segment: np.ndarray, stage: np.ndarray, when: np.ndarray
+) -> pd.DataFrame:
+    """Each customer's last event, sorted by customer id."""
+    frame = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "segment": segment,
+            "stage": stage,
+            "last_event": pd.to_datetime(when),
+        }
+    )
+    return frame.sort_values("customer_id", kind="stable", ignore_index=True)
 
 
 class Tails(TypedDict):
@@ -668,4 +693,10 @@ def finish(
         n_events=s.n_events,
         n_customers=len(h),
         unmapped=dict(s.unmapped),
+        last=last_event_table(
+            tl.ids,
+            np.asarray(seg_names, dtype=object)[inv_g[tl.segment]],
+            np.asarray(order, dtype=object)[inv_s[tl.stage]],
+            tl.ns.astype("datetime64[ns]"),
+        ),
     )

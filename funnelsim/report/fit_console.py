@@ -3,13 +3,14 @@ convergence, and the model's notes — readable in an 80-column terminal."""
 
 from __future__ import annotations
 
+import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from funnelsim.inference.fitted import HDI_PROB, FittedFunnel, target_label
 
-__all__ = ["print_fit"]
+__all__ = ["print_backtest", "print_fit", "print_nowcast"]
 
 
 def print_fit(fit: FittedFunnel, console: Console) -> None:
@@ -57,11 +58,17 @@ def print_fit(fit: FittedFunnel, console: Console) -> None:
         console.print(table)
     if fit.kind == "counts":
         _print_counts(fit, console)
+    if fit.repeat_info:
+        _print_repeat(fit, console)
     for note in fit.notes:
         console.print(f"[dim]•[/] {escape(note)}")
     diag = fit.diagnostics()
     attrs = fit.idata.attrs
     how = f"{attrs.get('method', '?')} ({attrs.get('sampler', '?')}), {fit.n_draws:,} draws"
+    if fit.repeat_info:
+        how += (
+            f"; {fit.repeat_info['stage']} one by one: nuts ({fit.repeat_info.get('sampler', '?')})"
+        )
     if diag.ok:
         console.print(
             f"[green]✓ converged[/]: {how}; R-hat {diag.rhat_max:.3f}, ESS bulk "
@@ -132,3 +139,126 @@ def _print_counts(fit: FittedFunnel, console: Console) -> None:
                 f"{rec.coverage_90:.0%}",
             )
         console.print(table)
+
+
+def _print_repeat(fit: FittedFunnel, console: Console) -> None:
+    """The repeat stage fitted customer by customer, both models side by side."""
+    from funnelsim.inference.repeat import planner_summary
+
+    info = fit.repeat_info
+    pct = f"{HDI_PROB:.0%}"
+    kinds = list(dict.fromkeys((info["heterogeneity"], "none")))
+    labels = {"gamma": "customers differ", "none": "everyone alike"}
+    summaries = {k: planner_summary(fit.repeat_model(k, max_draws=2000), HDI_PROB) for k in kinds}
+    title = f"{info['stage']}: {info['customers']:,} customers, one by one"
+    table = Table(title=escape(title), title_justify="left", box=None)
+    table.add_column("", no_wrap=False)
+    for k in kinds:
+        table.add_column(labels[k], justify="right", no_wrap=True)
+    first = summaries[kinds[0]]
+    for i, quantity in enumerate(first["quantity"]):
+        cells = []
+        for k in kinds:
+            rec = summaries[k].iloc[i]
+            share = "top 20%" in quantity
+            fmt = (
+                (lambda v: f"{v:.0%}")
+                if share
+                else (lambda v: f"{v:,.2f}" if v < 10 else f"{v:,.0f}")
+            )
+            same = abs(rec["high"] - rec["low"]) < 1e-12
+            cells.append(
+                fmt(rec["mean"])
+                if same
+                else f"{fmt(rec['mean'])} ({fmt(rec['low'])}–{fmt(rec['high'])})"
+            )
+        table.add_row(escape(quantity), *cells)
+    console.print(table)
+    console.print(f"[dim]  in brackets: {pct} intervals[/]")
+
+
+def print_nowcast(result, console: Console) -> None:  # noqa: ANN001 - Nowcast
+    """Occupancy per stage at the end of the data, and the repeat stage's outlook."""
+    when = f"{result.end:%Y-%m-%d}"
+    title = f"Where the funnel stands at the end of the data ({when})"
+    table = Table(title=title, title_justify="left", box=None, min_width=len(title))
+    table.add_column("stage", no_wrap=True)
+    table.add_column("last seen there", justify="right", no_wrap=True)
+    table.add_column("still there", justify="right", no_wrap=True)
+    table.add_column("90% interval", justify="right", no_wrap=True)
+    for rec in result.occupancy.itertuples():
+        table.add_row(
+            escape(rec.stage),
+            "—"
+            if rec.last_seen is None or rec.last_seen != rec.last_seen
+            else f"{rec.last_seen:,}",
+            f"{rec.active_mean:,.0f}",
+            f"{rec.active_p05:,.0f} – {rec.active_p95:,.0f}",
+        )
+    console.print(table)
+    total = result.repeats_total
+    if total is not None:
+        lo, hi = np.quantile(total, [0.05, 0.95])
+        console.print(
+            f"Repeats in {escape(result.repeat_stage)} by these customers in the next "
+            f"{result.horizon:g} days: [bold]{total.mean():,.0f}[/] (90%: {lo:,.0f} – {hi:,.0f})"
+        )
+
+
+def print_backtest(bt, console: Console, period_days: float = 7.0) -> None:  # noqa: ANN001
+    """Forecast against what happened, per stage and cohort; interval coverage per period."""
+    from funnelsim.inference.backtest import coverage
+
+    days = (bt.end - bt.cutoff) / np.timedelta64(1, "D")
+    title = (
+        f"Backtest: fitted up to {bt.cutoff:%Y-%m-%d}, forecast {days:.0f} days "
+        f"to {bt.end:%Y-%m-%d}"
+    )
+    table = Table(title=title, title_justify="left", box=None, min_width=min(len(title), 78))
+    table.add_column("entries into", no_wrap=True)
+    table.add_column("forecast", justify="right", no_wrap=True)
+    table.add_column("90% interval", justify="right", no_wrap=True)
+    table.add_column("actual", justify="right", no_wrap=True)
+    table.add_column("error", justify="right", no_wrap=True)
+    labels = {"all": None, "known": "  customers known by then", "new": "  new customers"}
+    totals = bt.totals
+    for stage in dict.fromkeys(totals["stage"]):
+        rows = totals[totals["stage"] == stage].set_index("cohort")
+        if rows.loc["all", "actual"] == 0 and rows.loc["all", "forecast_mean"] < 0.5:
+            continue
+        for cohort in ("all", "known", "new"):
+            rec = rows.loc[cohort]
+            if cohort != "all" and rec["actual"] == 0 and rec["forecast_mean"] < 0.5:
+                continue
+            err = (rec["forecast_mean"] / rec["actual"] - 1) if rec["actual"] else float("nan")
+            inside = rec["forecast_p05"] <= rec["actual"] <= rec["forecast_p95"]
+            table.add_row(
+                f"[bold]{escape(stage)}[/]" if cohort == "all" else labels[cohort],
+                f"{rec['forecast_mean']:,.0f}",
+                f"{rec['forecast_p05']:,.0f} – {rec['forecast_p95']:,.0f}",
+                f"{rec['actual']:,.0f}" + ("" if inside else " [yellow]✗[/]"),
+                "" if np.isnan(err) else f"{err:+.1%}",
+            )
+    console.print(table)
+    cells = bt.periods[bt.periods["cohort"] == "all"]
+    cells = cells[(cells["actual"] > 0) | (cells["forecast_mean"] >= 0.5)]
+    console.print(
+        f"Entries per stage and {period_days:g}-day period inside their 90% interval: "
+        f"[bold]{coverage(cells):.0%}[/] of {len(cells)} (✗: a total outside its interval)"
+    )
+    if bt.homogeneous is not None:
+        stage = bt.fit.repeat_info["stage"]
+        het = bt.totals.set_index(["stage", "cohort"]).loc[(stage, "known")]
+        hom = bt.homogeneous.set_index(["stage", "cohort"]).loc[(stage, "known")]
+        actual = het["actual"]
+        if actual:
+            console.print(
+                f"{escape(stage)} by customers known by then: customers differ "
+                f"{het['forecast_mean']:,.0f} ({het['forecast_mean'] / actual - 1:+.1%}), "
+                f"everyone alike {hom['forecast_mean']:,.0f} "
+                f"({hom['forecast_mean'] / actual - 1:+.1%}), actual {actual:,.0f}"
+            )
+    console.print(
+        "[dim]Forecasts use the fit's base rates (campaign lifts are left out) and a "
+        "steady arrival rate.[/]"
+    )

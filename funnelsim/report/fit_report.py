@@ -165,6 +165,81 @@ def _table(frame: pd.DataFrame, formats: dict[str, str]) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def plot_repeat_rates(fit: FittedFunnel, ax: plt.Axes | None = None) -> plt.Axes:
+    """How often customers of the repeat stage repeat: the share of customers in bands of
+    repeats per 30 days under the fitted gamma distribution of their rates (posterior
+    mean and 94% interval), with the one rate of the "everyone alike" model marked."""
+    from scipy import special
+
+    if ax is None:
+        ax = plt.figure(figsize=(6.4, 3.2), layout="constrained").add_subplot()
+    info = fit.repeat_info
+    g = fit.repeat_model("gamma", max_draws=500).params
+    edges = np.array([0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, np.inf])  # repeats per 30 days
+    cdf = special.gammainc(g["r"][:, None], g["alpha"][:, None] * edges[None, :] / 30.0)
+    share = np.diff(cdf, axis=1)
+    lo, hi = np.quantile(share, [0.03, 0.97], axis=0)
+    mean = share.mean(axis=0)
+    labels = [f"{a:g}–{b:g}" if np.isfinite(b) else f"{a:g}+" for a, b in zip(edges, edges[1:])]
+    pos = np.arange(len(labels))
+    ax.bar(pos, mean, color="#6baed6", yerr=[mean - lo, hi - mean], ecolor="#555555",
+           capsize=3, label="customers differ")  # fmt: skip
+    one = float(fit.repeat_model("none", max_draws=300).params["lam"].mean() * 30.0)
+    k = int(np.searchsorted(edges, one, side="right") - 1)
+    ax.bar(pos[k], 1.0, fill=False, edgecolor="#d95f0e", lw=1.4, ls="--",
+           label=f"everyone alike: all at {one:.2g}")  # fmt: skip
+    ax.set_xticks(pos, labels)
+    ax.set_xlabel(f"repeats in {info['stage']} per 30 days, while still a customer")
+    ax.set_ylabel("share of customers")
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.25, axis="y")
+    return ax
+
+
+def _repeat_section(fit: FittedFunnel) -> list[str]:
+    from funnelsim.inference.repeat import loo_text, planner_summary
+
+    info = fit.repeat_info
+    stage = info["stage"]
+    kinds = list(dict.fromkeys((info["heterogeneity"], "none")))
+    labels = {"gamma": "customers differ", "none": "everyone alike"}
+    rows = []
+    for k in kinds:
+        summary = planner_summary(fit.repeat_model(k, max_draws=2000), HDI_PROB)
+        for rec in summary.itertuples():
+            low, high = f"{HDI_PROB:.0%} low", f"{HDI_PROB:.0%} high"
+            pct = "top 20%" in rec.quantity  # a share: shown in percent
+            scale, name = (100.0, f"{rec.quantity} (%)") if pct else (1.0, rec.quantity)
+            rows.append(
+                {"model": labels[k], "quantity": name, "mean": rec.mean * scale,
+                 low: rec.low * scale, high: rec.high * scale}
+            )  # fmt: skip
+    table = pd.DataFrame(rows)
+    fmt = {c: ".3g" for c in table.columns if c not in ("model", "quantity")}
+    parts = [
+        f"<h2>{_esc(stage)}: {info['customers']:,} customers, one by one</h2>",
+        "<p>The stage was fitted from each customer's own history (repeats, the time of the "
+        "last one, the time followed), twice: with repeat and drop-out rates that differ "
+        "between customers (each drawn from a gamma distribution: the Pareto/NBD model) and "
+        f"with one rate for everyone. {_esc(loo_text(info['loo']))}. Nowcasts and "
+        "backtests use each customer's own history under the first.</p>",
+        _table(table, fmt),
+    ]
+    if info["heterogeneity"] == "gamma":
+        fig = plot_repeat_rates(fit).figure
+        parts.append(
+            f"<figure><img alt='repeat rates' src='data:image/png;base64,{_png(fig)}'>"
+            "<figcaption>How often customers repeat while they are still customers: the "
+            "share of customers in each band of repeats per 30 days (bars: posterior mean; "
+            "whiskers: 94% intervals). A few repeat often, many rarely; the dashed box is the "
+            "model in which everyone repeats at one rate."
+            "</figcaption></figure>"
+        )
+    return parts
+
+
 def _routing_table(fit: FittedFunnel) -> str:
     table = fit.dwell_routing()
     rows = []
@@ -248,6 +323,8 @@ def fit_report_html(fit: FittedFunnel, title: str = "fit") -> str:
         f"{HDI_PROB:.0%} probability given the data and the priors). Wide bars are rates the "
         "data say little about.</figcaption></figure>"
     )
+    if fit.repeat_info:
+        parts += _repeat_section(fit)
     parts.append("<h2>Rates per day</h2>")
     rates = fit.rates()
     if len(fit.segments) == 1:

@@ -6,8 +6,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from funnelsim.errors import Problem, ScenarioError, did_you_mean
-from funnelsim.funnel import list_presets, load_preset
+from funnelsim.funnel import LOST, list_presets, load_preset
 from funnelsim.scenario.checks import memory_problem, warning_problems
 from funnelsim.scenario.plans import plan_problems
 from funnelsim.scenario.schema import Scenario
@@ -124,6 +126,75 @@ def _resolve_fit(raw: dict, base: Path) -> tuple[Any, list[Problem]]:
     return fit, problems
 
 
+def _resolve_population_fit(raw: dict, base: Path, fit: Any) -> list[Problem]:
+    """``population: {from_fit: FIT.nc}``: put the nowcast's expected occupancy of each
+    stage in ``population.initial`` (checked against the scenario's funnel and start)."""
+    population = raw.get("population")
+    if not isinstance(population, Mapping) or population.get("from_fit") is None:
+        return []
+    ref = population["from_fit"]
+    where = ("population", "from_fit")
+    if not isinstance(ref, str):
+        return [Problem(where, "`from_fit` must be the path of a journey fit (FIT.nc)")]
+    if population.get("initial"):
+        return [
+            Problem(
+                ("population", "initial"),
+                "give `initial` or `from_fit`, not both",
+                "`from_fit` fills `initial` from where the fit's customers stand",
+            )
+        ]
+    from funnelsim.errors import FunnelsimError
+    from funnelsim.inference.fitted import FittedFunnel
+    from funnelsim.inference.nowcast import nowcast
+
+    path = Path(ref) if Path(ref).is_absolute() else base / ref
+    if not path.is_file():
+        return [
+            Problem(where, f"fit file not found: {ref}", "paths are relative to the scenario file")
+        ]
+    try:
+        source = fit if fit is not None and raw.get("fit") == ref else FittedFunnel.load(path)
+        funnel = raw.get("funnel")
+        stages = list(funnel.get("stages") or {}) if isinstance(funnel, Mapping) else []
+        theirs = [s for s in source.stages if s != LOST]
+        if stages and set(theirs) != set(s for s in stages if s != LOST):
+            return [
+                Problem(
+                    where,
+                    f"the fit's stages ({', '.join(theirs)}) are not the scenario funnel's "
+                    f"({', '.join(s for s in stages if s != LOST)})",
+                    "use a fit of this funnel, or `fit:` the same file so the funnel comes from it",
+                )
+            ]
+        seed = raw.get("seed") if isinstance(raw.get("seed"), int) else None
+        now = nowcast(source, seed=seed)
+        end = now.end
+        horizon = raw.get("horizon")
+        start = horizon.get("start") if isinstance(horizon, Mapping) else None
+        if start is not None and abs(pd.Timestamp(str(start)) - end) > pd.Timedelta(days=1):
+            return [
+                Problem(
+                    ("horizon", "start"),
+                    f"the forecast starts on {start} but the fit's data end on "
+                    f"{end:%Y-%m-%d %H:%M}: a forecast from the fit must continue from there",
+                    f"set `start: {end:%Y-%m-%d}`",
+                )
+            ]
+        occupancy = now.occupancy
+    except FunnelsimError as exc:
+        return [Problem(where, str(exc), "give a fit of an event log (`--kind journeys`)")]
+    initial = {
+        str(r.stage): int(round(r.active_mean))
+        for r in occupancy.itertuples()
+        if r.active_mean >= 0.5
+    }
+    raw["population"] = {k: v for k, v in population.items() if k != "from_fit"} | {
+        "initial": initial
+    }
+    return []
+
+
 def _locate(problem: Problem, lines: LineMap, label: str) -> Problem:
     if problem.line is not None:
         return problem  # located where it was found (e.g. in a funnel file)
@@ -161,7 +232,9 @@ def _collect(
         ], None
     fit, fit_problems = _resolve_fit(raw, base)
     problems = list(found) + fit_problems + _resolve_funnel(raw, base, lines, label)
-    if fit_problems and "funnel" not in raw:
+    starting = [] if problems else _resolve_population_fit(raw, base, fit)
+    if (fit_problems and "funnel" not in raw) or starting:  # later checks would only echo them
+        problems += starting
         located = dict.fromkeys(_locate(p, lines, label) for p in problems)
         return sorted(located, key=lambda p: (p.file != label, p.file or "", p.line or 0)), fit
     checked = plan_problems(raw, base, label)

@@ -218,7 +218,16 @@ class Horizon(_Strict):
 class Population(_Strict):
     """Who is already in the funnel at the start, and how big the market is."""
 
-    initial: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    initial: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, description="People in each stage at the start."
+    )
+    from_fit: str | None = Field(
+        None,
+        description="A journey fit (FIT.nc, relative to this file): start from where its "
+        "customers stand at the end of its data (the nowcast's expected occupancy per "
+        "stage), so the forecast continues the real history; `horizon.start` must be "
+        "the end of the fit's data. Give `from_fit` or `initial`, not both.",
+    )
     market_size: Annotated[int, Field(gt=0)] | None = Field(
         None,
         description="People who could ever arrive. With it, arrivals come from the "

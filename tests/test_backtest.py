@@ -1,0 +1,245 @@
+"""Backtests and forecasts from where the funnel stands: the forward simulation against
+the exact expectation of a Markov chain, the CLI on the shipped example history, and
+the mistakes a hurried planner makes (a cutoff outside the data, a fit of another
+funnel as the starting population)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy.linalg import expm
+from typer.testing import CliRunner
+
+from funnelsim.cli import app
+from funnelsim.inference.api import fit_history
+from funnelsim.inference.backtest import forecast_entries
+from funnelsim.inference.nowcast import nowcast
+from tests.conftest import SCENARIOS
+
+runner = CliRunner()
+HISTORY = SCENARIOS / "history"
+EXAMPLE = [
+    str(HISTORY / "events.csv"),
+    "--columns", "customer_id=user,timestamp=ts,stage=event",
+    "--stage-map", str(HISTORY / "stage_map.yaml"),
+]  # fmt: skip
+STAGES = ("a", "b", "c", "lost")
+#: rates per day (row: from; column: to); b → b is a repeat event
+RATES = np.array(
+    [
+        [0.0, 0.20, 0.0, 0.05],
+        [0.05, 0.10, 0.08, 0.04],
+        [0.0, 0.0, 0.0, 0.02],
+        [0.0, 0.0, 0.0, 0.0],
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def fixed_fit(tmp_path_factory: pytest.TempPathFactory):
+    """A journey fit of a small log (every exit recorded), its posterior then set to
+    known rates and 6 arrivals a day, so the forecast has an exact expectation."""
+    folder = tmp_path_factory.mktemp("fixed")
+    rng = np.random.default_rng(4)
+    rows = []
+    for cid in range(300):
+        t = rng.uniform(0, 30)
+        paths = (["a"], ["a", "b"], ["a", "b", "c"], ["a", "lost"], ["a", "b", "b", "a"])
+        for stage in paths[rng.integers(len(paths))]:
+            rows.append((cid, pd.Timestamp("2026-01-01") + pd.Timedelta(days=t), stage))
+            t += rng.exponential(3.0)
+    log = pd.DataFrame(rows, columns=["customer_id", "timestamp", "stage"])
+    log = log[log["timestamp"] < pd.Timestamp("2026-02-15")]
+    path = folder / "log.csv"
+    log.to_csv(path, index=False)
+    fit = fit_history(path, funnel=None, seed=1, draws=200, chains=2)
+    assert fit.idata.attrs["drop_off"] == "observed"
+    post = fit.idata.posterior
+    edges = [str(e) for e in post["edge"].values]
+    for e, name in enumerate(edges):
+        a, b = name.split(" -> ")
+        post["rate"].values[..., e] = RATES[STAGES.index(a), STAGES.index(b)]
+    post["arrivals"].values[:] = 6.0 / post.sizes["channel"]
+    return fit, log
+
+
+def _exact(rates: np.ndarray, start: np.ndarray, per_day: float, entry: int, horizon: float):
+    """Expected entries into each stage over ``horizon`` days: from people in ``start``
+    (the matrix-exponential integral of the flux) and from arrivals at ``per_day`` into
+    ``entry`` (its double integral, plus the arrivals themselves)."""
+    s = len(STAGES)
+    q = rates - np.diag(np.diag(rates))
+    q = q - np.diag(q.sum(axis=1))
+    flux = rates.copy()
+    flux[:, -1] = 0.0  # moves into lost are not seen
+    big = np.zeros((3 * s, 3 * s))
+    big[:s, :s] = q
+    big[:s, s : 2 * s] = flux
+    big[s : 2 * s, 2 * s :] = np.eye(s)
+    e = expm(big * horizon)
+    once, twice = e[:s, s : 2 * s], e[:s, 2 * s :]
+    known = start @ once
+    new = per_day * twice[entry]
+    new[entry] += per_day * horizon
+    return known, new
+
+
+def test_the_forecast_is_the_markov_chains_expectation(fixed_fit) -> None:
+    fit, _ = fixed_fit
+    horizon = 40.0
+    out = forecast_entries(fit, horizon, period_days=7.0, draws=400, seed=3)
+    last = fit.last_events()
+    start = np.zeros(len(STAGES))
+    np.add.at(start, last["stage"].map(STAGES.index).to_numpy(), 1.0)
+    start[-1] = 0.0  # the lost stay lost
+    rates = fit.rate_draws()[0, 0]  # the fit's edges (those the log shows) at RATES
+    assert rates[1, 1] > 0 and rates[1, 0] > 0  # a repeat edge and a back edge
+    known, new = _exact(rates, start, 6.0, STAGES.index(fit.entry), horizon)
+    for cohort, exact in (("known", known), ("new", new)):
+        totals = out[cohort].sum(axis=1)  # (draws, stages)
+        mean, se = totals.mean(axis=0), totals.std(axis=0) / np.sqrt(len(totals))
+        for i in range(len(STAGES) - 1):
+            assert abs(mean[i] - exact[i]) < 4 * se[i] + 1e-9, (
+                cohort,
+                STAGES[i],
+                mean[i],
+                exact[i],
+            )
+    assert out["known"].shape == (400, 6, len(STAGES))  # 40 days in 7-day periods
+
+
+def test_every_exit_recorded_means_every_silent_customer_is_still_there(fixed_fit) -> None:
+    fit, log = fixed_fit
+    nc = nowcast(fit, seed=1)
+    assert set(nc.customers["customer_id"]) == set(log["customer_id"])
+    lost = nc.customers["stage"] == "lost"
+    assert (nc.customers.loc[~lost, "p_active"] == 1.0).all()
+    assert (nc.customers.loc[lost, "p_active"] == 0.0).all()
+    occ = nc.occupancy.set_index("stage")["active_mean"]
+    assert (
+        occ.to_dict()
+        == nc.customers[~lost]["stage"].value_counts().reindex(occ.index).fillna(0).to_dict()
+    )
+
+
+@pytest.fixture(scope="module")
+def example_backtest(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("bt") / "backtest"
+    result = runner.invoke(
+        app,
+        ["backtest", *EXAMPLE, "--cutoff", "2026-05-15", "-o", str(out), "--seed", "1",
+         "--draws", "400", "--chains", "2"],
+        terminal_width=80,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_backtest_of_the_shipped_history(example_backtest) -> None:
+    out, output = example_backtest
+    text = " ".join(output.split())
+    assert "Backtest: fitted up to 2026-05-15" in text and "inside their 90% interval" in text
+    totals = pd.read_csv(out / "backtest.csv")
+    assert list(totals.columns) == [
+        "stage", "cohort", "forecast_mean", "forecast_p05", "forecast_p95", "actual",
+    ]  # fmt: skip
+    assert set(totals["cohort"]) == {"known", "new", "all"}
+    # what happened, counted independently from the raw export
+    raw = pd.read_csv(HISTORY / "events.csv", parse_dates=["ts"])
+    stage_map = yaml.safe_load((HISTORY / "stage_map.yaml").read_text())
+    raw["stage"] = raw["event"].map(stage_map)
+    raw = raw.dropna(subset=["stage"])
+    first = raw.groupby("user")["ts"].transform("min")
+    cut = pd.Timestamp("2026-05-15")
+    after = raw[raw["ts"] > cut]
+    for cohort, mask in (("known", first[after.index] <= cut), ("new", first[after.index] > cut)):
+        counts = after[mask].groupby("stage").size()
+        got = totals[totals["cohort"] == cohort].set_index("stage")["actual"]
+        assert got.to_dict() == counts.reindex(got.index).fillna(0).astype(int).to_dict()
+    everyone = totals[totals["cohort"] == "all"].set_index("stage")
+    assert (everyone["forecast_p05"] <= everyone["forecast_mean"]).all()
+    # new visitors arrive steadily in the example: their forecast holds what happened
+    row = everyone.loc["awareness"]
+    assert row["forecast_p05"] <= row["actual"] <= row["forecast_p95"]
+    periods = pd.read_csv(out / "backtest_periods.csv")
+    assert len(periods) == len(totals) * 7  # 45 days in 7-day periods
+    assert (out / "backtest.png").stat().st_size > 10_000
+    assert (out / "fit.nc").is_file()
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "message"),
+    [
+        ("2027-01-01", "is outside the data"),
+        ("2026-06-27", "days of data after it"),
+        ("2026-03-03", "days of data before it"),
+        ("next tuesday", "is not a date"),
+    ],
+)
+def test_a_cutoff_outside_the_data_or_too_close_to_an_end(
+    cutoff: str, message: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "bt"
+    result = runner.invoke(app, ["backtest", *EXAMPLE, "--cutoff", cutoff, "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_a_starting_population_from_a_fit_of_another_funnel(example_backtest, tmp_path: Path):
+    out, _ = example_backtest
+    fit = out / "fit.nc"
+    scenario = tmp_path / "next.yaml"
+    body = {
+        "name": "next quarter",
+        "funnel": "saas",
+        "population": {"from_fit": str(fit)},
+        "horizon": {"start": "2026-05-15", "periods": 13, "step": "week"},
+        "replicates": 20,
+    }
+    scenario.write_text(yaml.safe_dump(body))
+    result = runner.invoke(app, ["run", str(scenario), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "are not the scenario funnel's" in " ".join(
+        result.output.split()
+    )
+    assert not (tmp_path / "o").exists()
+    # the fit's own funnel, started where the fit's customers stand, at the end of its data
+    body.pop("funnel")
+    body["fit"] = str(fit)
+    body["horizon"]["start"] = "2026-04-01"
+    scenario.write_text(yaml.safe_dump(body))
+    result = runner.invoke(app, ["run", str(scenario), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "set `start: 2026-05-15`" in " ".join(result.output.split())
+    body["horizon"]["start"] = "2026-05-15"
+    scenario.write_text(yaml.safe_dump(body))
+    result = runner.invoke(app, ["run", str(scenario), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    from funnelsim.inference.fitted import FittedFunnel
+    from funnelsim.scenario import load_scenario
+
+    loaded = load_scenario(scenario)
+    expected = nowcast(FittedFunnel.load(fit), seed=None).occupancy.set_index("stage")
+    for stage, n in loaded.population.initial.items():
+        assert abs(n - expected.loc[stage, "active_mean"]) <= 0.5 + 4 * (
+            expected.loc[stage, "active_p95"] - expected.loc[stage, "active_p05"]
+        ) / 3.29 / np.sqrt(200)
+
+
+def test_nowcast_of_a_fit_that_keeps_no_customers(fixed_fit, tmp_path: Path) -> None:
+    from funnelsim.inference.fitted import FittedFunnel
+
+    fit, _ = fixed_fit
+    idata = fit.idata.copy()
+    del idata.constant_data  # as a count or snapshot fit has none
+    bare = FittedFunnel(idata, stages=fit.stages, goal=fit.goal, kind="snapshots", data=fit.data)
+    path = bare.save(tmp_path / "bare.nc")
+    out = tmp_path / "customers.csv"
+    result = runner.invoke(app, ["nowcast", str(path), "-o", str(out)])
+    assert result.exit_code == 2 and "cannot be nowcast customer by customer" in " ".join(
+        result.output.split()
+    )
+    assert not out.exists()
