@@ -318,11 +318,6 @@ class FitMethod(StrEnum):
     nuts = "nuts"
 
 
-class Heterogeneity(StrEnum):
-    none = "none"
-    gamma = "gamma"
-
-
 ColumnsOption = Annotated[
     str | None,
     typer.Option(
@@ -341,6 +336,17 @@ TuneOption = Annotated[int, typer.Option("--tune", min=0, help="Tuning steps per
 ChainsOption = Annotated[int, typer.Option("--chains", min=1, help="Chains.")]
 
 SamplerOption = Annotated[SamplerName, typer.Option("--sampler", help="NUTS sampler.")]
+
+
+HeterogeneityOption = Annotated[
+    str,
+    typer.Option(
+        "--heterogeneity",
+        help="Journeys: in the repeat stage, gamma lets each customer's repeat and drop-out "
+        "rates differ, classes:K learns K kinds of customer; each is compared with none "
+        "(one rate for all) by LOO.",
+    ),
+]
 
 
 class DropOff(StrEnum):
@@ -403,14 +409,7 @@ def fit(
     method: Annotated[
         FitMethod, typer.Option("--method", help="auto picks the exact method when it applies.")
     ] = FitMethod.auto,
-    heterogeneity: Annotated[
-        Heterogeneity,
-        typer.Option(
-            "--heterogeneity",
-            help="Journeys: gamma lets customers' repeat and drop-out rates differ in the "
-            "repeat stage (compared with none by LOO).",
-        ),
-    ] = Heterogeneity.none,
+    heterogeneity: HeterogeneityOption = "none",
     repeat_stage: Annotated[
         str | None,
         typer.Option(
@@ -479,7 +478,7 @@ def fit(
                 end=end,
                 priors=priors,
                 holdout=holdout,
-                heterogeneity=heterogeneity.value,
+                heterogeneity=heterogeneity,
                 repeat_stage=repeat_stage,
                 progress=not quiet,
                 on_read=reading.update,
@@ -607,10 +606,7 @@ def backtest(
     funnel: Annotated[
         str | None, typer.Option("--funnel", help="Funnel YAML or preset: which edges exist.")
     ] = None,
-    heterogeneity: Annotated[
-        Heterogeneity,
-        typer.Option("--heterogeneity", help="gamma: customers' repeat and drop-out rates differ."),
-    ] = Heterogeneity.none,
+    heterogeneity: HeterogeneityOption = "none",
     repeat_stage: Annotated[
         str | None, typer.Option("--repeat-stage", help="With --heterogeneity: the stage.")
     ] = None,
@@ -657,7 +653,7 @@ def backtest(
                 seed=seed,
                 fit_options=dict(
                     columns=columns, stage_map=stage_map, funnel=funnel,
-                    heterogeneity=heterogeneity.value, repeat_stage=repeat_stage,
+                    heterogeneity=heterogeneity, repeat_stage=repeat_stage,
                     sampler=sampler.value, draws=draws, tune=tune, chains=chains, seed=seed,
                     progress=not quiet,
                     on_read=reading.update,

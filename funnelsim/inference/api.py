@@ -115,8 +115,9 @@ def fit_history(
 
     ``heterogeneity="gamma"`` (journeys) also fits the repeat stage (``repeat_stage``,
     default: the stage with the most repeat events) customer by customer, with repeat
-    and drop-out rates that differ between customers, beside the same stage with one
-    rate for everyone, and compares the two by LOO
+    and drop-out rates that differ between customers (``"classes:K"``: K kinds of
+    customer, each with its own rates), beside the same stage with one rate for
+    everyone, and compares the two by LOO
     (:mod:`funnelsim.inference.repeat`); nowcasts and forecasts then use each
     customer's own history. ``until`` (journeys) fits only the events up to that time,
     and ends the data there (a backtest's cutoff).
@@ -139,13 +140,17 @@ def fit_history(
     if kind == "journeys":
         from funnelsim.data.events import read_events
         from funnelsim.inference.journeys import fit_journeys
+        from funnelsim.inference.repeat import parse_heterogeneity
 
-        if heterogeneity not in ("none", "gamma"):
+        try:
+            parse_heterogeneity(heterogeneity)
+        except ValueError as exc:
             raise _fit_problem(
                 "--heterogeneity",
-                f"heterogeneity must be 'none' or 'gamma', not {heterogeneity!r}",
-                "gamma: customers' repeat and drop-out rates differ; none: one rate for all",
-            )
+                str(exc),
+                "gamma: customers' repeat and drop-out rates differ; classes:3: three kinds "
+                "of customer, each with its own rates; none: one rate for all",
+            ) from None
         rows: list | None = [] if heterogeneity != "none" else None
         stats = read_events(
             data, columns=columns, stage_map=stage_map, stages=stages, end=end_ts,
@@ -281,7 +286,9 @@ def _add_repeat_fit(
     models = {}
     divergences = 0
     samplers = []
-    for kind in dict.fromkeys((heterogeneity, "none")):
+    # classes are also compared with gamma rates: both let customers differ
+    compared = (heterogeneity, "gamma", "none") if heterogeneity.startswith("classes") else ()
+    for kind in dict.fromkeys(compared or (heterogeneity, "none")):
         fitted = fit_repeat_stage(h, kind, **how)
         divergences += int(fitted.attrs.get("diverging", 0))
         samplers.append(str(fitted.attrs.get("sampler", how.get("sampler"))))

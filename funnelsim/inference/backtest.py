@@ -10,7 +10,8 @@ posterior draw:
   from their posterior (``λ ~ Gamma(r + x, α + T)``, ``μ ~ Gamma(s, β + T)``);
 * **new** customers arrive as a Poisson stream at the fit's arrival rate, into the
   stages where customers first appeared in the data (in that mix); in the repeat stage
-  each gets rates drawn from the population (``Gamma(r, α)``, ``Gamma(s, β)``).
+  each gets rates drawn from the population (``Gamma(r, α)``, ``Gamma(s, β)``, or the
+  rates of a class drawn by the classes' weights).
 
 Every move into a stage is an entry (repeats included; drop-out into ``lost`` is not
 seen, so not counted). The fit's base rates are used: campaign lifts are left out.
@@ -55,7 +56,7 @@ def forecast_entries(
     """Entries per draw, period and stage ``(draws, periods, stages)`` over ``horizon``
     days after the fit's data, for the ``known`` and ``new`` cohorts.
 
-    ``heterogeneity`` picks the repeat stage's model (``"gamma"`` or ``"none"``;
+    ``heterogeneity`` picks the repeat stage's model (``"gamma"``, ``"classes:K"`` or ``"none"``;
     default: the one fitted; ignored without a customer-by-customer fit).
     """
     last = fit.last_events()
@@ -99,13 +100,8 @@ def forecast_entries(
         mine = (where >= 0) & (stage == rep)
         sub = where[mine]
         p[:, mine] = model.p_alive(h)[m_pick][:, sub]
-        prm = {k: v[m_pick, None] for k, v in model.params.items()}
-        if model.kind == "gamma":
-            lam[:, mine] = rng.gamma(prm["r"] + h.x[sub], 1.0 / (prm["alpha"] + h.T[sub]))
-            mu[:, mine] = rng.gamma(prm["s"] + 0.0 * h.x[sub], 1.0 / (prm["beta"] + h.T[sub]))
-        else:
-            lam[:, mine] = prm["lam"]
-            mu[:, mine] = prm["mu"]
+        own_lam, own_mu = model.draw_rates(h, rng, m_pick)
+        lam[:, mine], mu[:, mine] = own_lam[:, sub], own_mu[:, sub]
     there = rng.random((d_n, n)) < p
     dd, cc = np.nonzero(there)
     known = _Lanes(dd, seg[cc], stage[cc], np.zeros(len(dd)), lam[dd, cc], mu[dd, cc])
@@ -130,13 +126,9 @@ def forecast_entries(
     for name, lanes, base in (("known", known, None), ("new", new, out_new)):
         if model is not None:
             missing = np.isnan(lanes.lam)
-            prm = {k: v[m_pick][lanes.d[missing]] for k, v in model.params.items()}
-            if model.kind == "gamma":
-                lanes.lam[missing] = rng.gamma(prm["r"], 1.0 / prm["alpha"])
-                lanes.mu[missing] = rng.gamma(prm["s"], 1.0 / prm["beta"])
-            else:
-                lanes.lam[missing] = prm["lam"]
-                lanes.mu[missing] = prm["mu"]
+            lanes.lam[missing], lanes.mu[missing] = model.draw_population(
+                m_pick[lanes.d[missing]], rng
+            )
         entries = _walk(lanes, rates, rep, exits, silent, horizon, period_days, n_periods, rng)
         out[name] = entries if base is None else entries + base
     return out

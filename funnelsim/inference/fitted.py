@@ -46,7 +46,7 @@ _HASH = "funnelsim_hash"
 _CHECKED = (
     "rate", "lift", "arrivals", "carryover", "half_saturation", "level", "trend", "noise",
     "repeat_r", "repeat_alpha", "dropout_s", "dropout_beta", "repeat_lambda", "dropout_mu",
-    "stage_exit_rate",
+    "stage_exit_rate", "class_weight", "class_repeat_rate", "class_dropout_rate",
 )  # fmt: skip
 _GROUPS = ("posterior", "sample_stats", "observed_data", "posterior_predictive", "constant_data")
 
@@ -335,7 +335,8 @@ class FittedFunnel:
 
     def repeat_model(self, kind: str | None = None, max_draws: int | None = None) -> Any:
         """The repeat stage's :class:`~funnelsim.inference.repeat.RepeatModel`
-        (``kind``: ``"gamma"`` or ``"none"``; default: the heterogeneity fitted), or
+        (``kind``: ``"gamma"``, ``"classes:K"`` or ``"none"``; default: the heterogeneity
+        fitted), or
         None without a customer-by-customer fit."""
         from funnelsim.inference.repeat import RepeatModel
 

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import special
 
 from funnelsim.inference import frailty
 
@@ -61,7 +62,29 @@ __all__ = [
 ]
 
 DAY_NS = 86_400 * 10**9
-HETEROGENEITY = ("none", "gamma")
+HETEROGENEITY = ("none", "gamma", "classes:K")
+#: most latent classes a fit may ask for
+MAX_CLASSES = 8
+
+
+def parse_heterogeneity(text: str) -> tuple[str, int]:
+    """``"none"``, ``"gamma"`` or ``"classes:K"`` (2 ≤ K ≤ 8) as ``(kind, K)``; raises
+    ValueError with the reason.
+
+    >>> parse_heterogeneity("classes:3"), parse_heterogeneity("gamma")
+    (('classes', 3), ('gamma', 0))
+    """
+    if text in ("none", "gamma"):
+        return text, 0
+    head, _, k = text.partition(":")
+    if head == "classes" and k.isdigit() and 2 <= int(k) <= MAX_CLASSES:
+        return "classes", int(k)
+    raise ValueError(
+        f"heterogeneity must be none, gamma or classes:K with K from 2 to {MAX_CLASSES}, "
+        f"not {text!r}"
+    )
+
+
 #: posterior draws used per chunk when evaluating per-customer quantities
 _CHUNK = 16
 
@@ -173,8 +196,9 @@ def homogeneous_terms(x, t_x, T, lam, mu, nu, op=np):
     return alive, silent
 
 
-def _loglik_rows(kind: str, p: Mapping[str, Any], x, t_x, T, exited, op=np):
+def _loglik_rows(kind: str, p: Mapping[str, Any], x, t_x, T, exited, op=None):
     """Per-history log-likelihood without the exits' ``ν_j`` factors."""
+    op = op or _NumpyOps
     nu = p["nu"]
     if kind == "gamma":
         ll = frailty.repeat_loglik(
@@ -182,8 +206,25 @@ def _loglik_rows(kind: str, p: Mapping[str, Any], x, t_x, T, exited, op=np):
         )
         safe = op.log(op.where(nu > 0, nu, 1.0))
         return ll - exited * safe
+    if kind.startswith("classes"):  # per class (…, n, K), mixed with the class weights
+        alive, silent = homogeneous_terms(
+            x[..., None], t_x[..., None], T[..., None], p["lam"], p["mu"], nu[..., None], op
+        )
+        per_class = op.where(exited[..., None] > 0, alive, op.logaddexp(alive, silent))
+        return op.logsumexp(p["logw"] + per_class)
     alive, silent = homogeneous_terms(x, t_x, T, p["lam"], p["mu"], nu, op)
     return op.where(exited > 0, alive, op.logaddexp(alive, silent))
+
+
+def _class_terms(p: Mapping[str, Any], h: RepeatHistories):
+    """For a classes model: per draw, customer and class ``(…, n, K)``, the logs of
+    "in class k and still there" and of "in class k" given the history (numpy)."""
+    alive, silent = homogeneous_terms(
+        h.x[:, None], h.t_x[:, None], h.T[:, None], p["lam"], p["mu"], p["nu"][..., None]
+    )
+    joint = np.where(h.exited[:, None], alive, np.logaddexp(alive, silent))
+    total = special.logsumexp(p["logw"] + joint, axis=-1, keepdims=True)
+    return p["logw"] + alive - total, p["logw"] + joint - total
 
 
 def _centres(h: RepeatHistories) -> dict[str, Any]:
@@ -206,10 +247,12 @@ def fit_repeat_stage(
     seed: int | None = None,
     progress: bool = False,
 ) -> xr.Dataset:
-    """Posterior of the stage's model (``"gamma"`` or ``"none"``) by NUTS.
+    """Posterior of the stage's model (``"gamma"``, ``"none"`` or ``"classes:K"``) by NUTS.
 
     Returns a Dataset over ``(chain, draw)``: ``repeat_r, repeat_alpha, dropout_s,
-    dropout_beta`` (gamma) or ``repeat_lambda, dropout_mu`` (none), and
+    dropout_beta`` (gamma), ``repeat_lambda, dropout_mu`` (none) or ``class_weight,
+    class_repeat_rate, class_dropout_rate`` over ``class`` (classes, ordered by repeat
+    rate: K personas, each with one repeat and one drop-out rate), and
     ``stage_exit_rate`` over ``exit`` (the targets of observed exits), with
     ``attrs["diverging"]``.
     """
@@ -218,11 +261,10 @@ def fit_repeat_stage(
 
     from funnelsim.inference.sampling import sample
 
-    if heterogeneity not in HETEROGENEITY:
-        raise ValueError(f"heterogeneity must be one of {HETEROGENEITY}")
+    kind, n_classes = parse_heterogeneity(heterogeneity)
     rows, weight = h.grouped()
     c = _centres(h)
-    with pm.Model() as model:
+    with pm.Model(coords={"class": np.arange(n_classes)}) as model:
         # data as pm.Data: the compiled model is reused for any data of this layout
         x, t_x, T, exited, w = (
             pm.Data(name, values)
@@ -242,6 +284,20 @@ def fit_repeat_stage(
             p = {"r": pt.exp(log_r), "s": pt.exp(log_s)}
             p["alpha"] = p["r"] / pt.exp(log_m)
             p["beta"] = p["s"] / pt.exp(log_d)
+        elif kind == "classes":  # ordered repeat rates: class 0 repeats least
+            from pymc.distributions.transforms import ordered
+
+            spread = np.linspace(-1.5, 1.5, n_classes)
+            log_lam = pm.Normal(
+                "log_lambda_classes", pm.Data("log_centre_repeat", np.log(c["lam"])), 2.0,
+                dims="class", transform=ordered, initval=np.log(c["lam"]) + spread,
+            )  # fmt: skip
+            log_mu = pm.Normal(
+                "log_mu_classes", pm.Data("log_centre_dropout", np.log(c["mu"])), 2.0, dims="class"
+            )
+            weights = pm.Dirichlet("class_weights", np.full(n_classes, 2.0), dims="class")
+            p = {"lam": pt.exp(log_lam), "mu": pt.exp(log_mu), "w": weights}
+            p["logw"] = pt.log(weights)
         else:
             log_lam = pm.Normal("log_lambda", pm.Data("log_centre_repeat", np.log(c["lam"])), 1.5)
             log_mu = pm.Normal("log_mu", pm.Data("log_centre_dropout", np.log(c["mu"])), 2.0)
@@ -255,15 +311,11 @@ def fit_repeat_stage(
         else:
             p["nu"] = pt.as_tensor_variable(0.0)
             exits_term = 0.0
-        ll = _loglik_rows(heterogeneity, p, x, t_x, T, exited, op=_pt_ops())
+        ll = _loglik_rows(kind, p, x, t_x, T, exited, op=_pt_ops())
         pm.Potential("loglik", (w * ll).sum() + exits_term)
-        names = {
-            "gamma": {"repeat_r": "r", "repeat_alpha": "alpha", "dropout_s": "s",
-                      "dropout_beta": "beta"},
-            "none": {"repeat_lambda": "lam", "dropout_mu": "mu"},
-        }[heterogeneity]  # fmt: skip
+        names = _NAMES[kind]
         for out, key in names.items():
-            pm.Deterministic(out, p[key])
+            pm.Deterministic(out, p[key], dims="class" if kind == "classes" else None)
     idata = sample(
         model, sampler=sampler, draws=draws, tune=tune, chains=chains, seed=seed,
         progress=progress,
@@ -273,7 +325,7 @@ def fit_repeat_stage(
     if "stage_exit_rate" in post:
         dim = [d for d in post["stage_exit_rate"].dims if d not in ("chain", "draw")][0]
         post = post.rename({dim: "exit"}).assign_coords(exit=list(h.targets))
-    post = post.drop_vars([v for v in post.coords if v not in ("chain", "draw", "exit")])
+    post = post.drop_vars([v for v in post.coords if v not in ("chain", "draw", "exit", "class")])
     div = 0
     stats = getattr(idata, "sample_stats", None)
     if stats is not None and "diverging" in stats:
@@ -282,43 +334,59 @@ def fit_repeat_stage(
     return post
 
 
+#: posterior variable → parameter, per model
+_NAMES = {
+    "gamma": {"repeat_r": "r", "repeat_alpha": "alpha", "dropout_s": "s", "dropout_beta": "beta"},
+    "none": {"repeat_lambda": "lam", "dropout_mu": "mu"},
+    "classes": {"class_weight": "w", "class_repeat_rate": "lam", "class_dropout_rate": "mu"},
+}
+
+
 def _pt_ops() -> Any:
     import pytensor.tensor as pt
 
     class Ops:
         log, exp, expm1, logaddexp, where = pt.log, pt.exp, pt.expm1, pt.logaddexp, pt.switch
 
+        @staticmethod
+        def logsumexp(a: Any) -> Any:
+            return pt.logsumexp(a, axis=-1)
+
     return Ops
+
+
+class _NumpyOps:
+    log, exp, expm1, logaddexp, where = np.log, np.exp, np.expm1, np.logaddexp, np.where
+
+    @staticmethod
+    def logsumexp(a: Any) -> Any:
+        return special.logsumexp(a, axis=-1)
 
 
 class RepeatModel:
     """Posterior draws of a repeat stage's model, for per-customer questions.
 
     ``posterior`` is the Dataset of :func:`fit_repeat_stage` (or the same variables
-    in a fit's posterior); ``kind`` is ``"gamma"`` or ``"none"``.
+    in a fit's posterior); ``kind`` is ``"gamma"``, ``"none"`` or ``"classes:K"``
+    (``"classes"`` alone takes K from the posterior).
     """
 
     def __init__(self, posterior: xr.Dataset, kind: str, max_draws: int | None = None) -> None:
-        if kind not in HETEROGENEITY:
-            raise ValueError(f"kind must be one of {HETEROGENEITY}")
-        self.kind = kind
-        names = (
-            ("repeat_r", "repeat_alpha", "dropout_s", "dropout_beta")
-            if kind == "gamma"
-            else ("repeat_lambda", "dropout_mu")
-        )
-        keys = ("r", "alpha", "s", "beta") if kind == "gamma" else ("lam", "mu")
-        flat = {
-            k: np.asarray(posterior[n].values, dtype=float).reshape(-1)
-            for k, n in zip(keys, names, strict=True)
-        }
+        self.kind = "classes" if kind.startswith("classes") else parse_heterogeneity(kind)[0]
+        names = _NAMES[self.kind]
+        flat = {}
+        for name, key in names.items():
+            values = np.asarray(posterior[name].values, dtype=float)
+            flat[key] = values.reshape(-1, *values.shape[2:])
+        n = len(next(iter(flat.values())))
         if "stage_exit_rate" in posterior:
             nu = np.asarray(posterior["stage_exit_rate"].values, dtype=float)
             nu_j = nu.reshape(-1, nu.shape[-1])
         else:
-            nu_j = np.zeros((len(flat[keys[0]]), 0))
+            nu_j = np.zeros((n, 0))
         flat["nu"] = nu_j.sum(axis=1)
-        n = len(flat["nu"])
+        if self.kind == "classes":
+            flat["logw"] = np.log(flat["w"])
         if max_draws is not None and n > max_draws:
             pick = np.linspace(0, n - 1, max_draws).round().astype(int)
             flat = {k: v[pick] for k, v in flat.items()}
@@ -330,9 +398,21 @@ class RepeatModel:
     def n_draws(self) -> int:
         return len(self.params["nu"])
 
+    @property
+    def label(self) -> str:
+        """How the model is named in tables: ``gamma``, ``none`` or ``classes:K``."""
+        return f"classes:{self.params['w'].shape[1]}" if self.kind == "classes" else self.kind
+
     def _chunks(self):
+        """Draws in chunks, scalars as ``(chunk, 1)`` and class vectors ``(chunk, 1, K)``."""
         for lo in range(0, self.n_draws, _CHUNK):
-            yield lo, {k: v[lo : lo + _CHUNK, None] for k, v in self.params.items()}
+            yield (
+                lo,
+                {
+                    k: v[lo : lo + _CHUNK, None] if v.ndim == 1 else v[lo : lo + _CHUNK, None, :]
+                    for k, v in self.params.items()
+                },
+            )
 
     def loglik(self, h: RepeatHistories) -> np.ndarray:
         """Log-likelihood ``(draws, customers)`` of each customer's history (exits'
@@ -353,6 +433,8 @@ class RepeatModel:
                 a = frailty.p_alive(
                     h.x, h.t_x, h.T, p["r"], p["alpha"], p["s"], p["beta"], nu=p["nu"]
                 )
+            elif self.kind == "classes":
+                a = np.exp(special.logsumexp(_class_terms(p, h)[0], axis=-1))
             else:
                 alive, silent = homogeneous_terms(h.x, h.t_x, h.T, p["lam"], p["mu"], p["nu"])
                 a = np.exp(alive - np.logaddexp(alive, silent))
@@ -361,7 +443,6 @@ class RepeatModel:
 
     def expected_repeats(self, h: RepeatHistories, horizon: float) -> np.ndarray:
         """Expected repeats in the next ``horizon`` days ``(draws, customers)``."""
-        alive = self.p_alive(h) if self.kind == "none" else np.zeros(0)
         out = np.empty((self.n_draws, len(h)))
         for lo, p in self._chunks():
             end = lo + _CHUNK
@@ -370,23 +451,68 @@ class RepeatModel:
                     horizon, h.x, h.t_x, h.T, p["r"], p["alpha"], p["s"], p["beta"], nu=p["nu"]
                 ))  # fmt: skip
                 continue
-            leave = p["mu"] + p["nu"]
-            out[lo:end] = alive[lo:end] * p["lam"] * -np.expm1(-leave * horizon) / leave
+            if self.kind == "classes":
+                weight = np.exp(_class_terms(p, h)[0])  # P(class k and still there)
+                nu = p["nu"][..., None]
+            else:
+                alive, silent = homogeneous_terms(h.x, h.t_x, h.T, p["lam"], p["mu"], p["nu"])
+                weight = np.exp(alive - np.logaddexp(alive, silent))
+                nu = p["nu"]
+            leave = p["mu"] + nu
+            each = weight * p["lam"] * -np.expm1(-leave * horizon) / leave
+            each = each.sum(axis=-1) if self.kind == "classes" else each
+            out[lo:end] = np.where(h.exited, 0.0, each)
         return out
+
+    def draw_rates(
+        self, h: RepeatHistories, rng: np.random.Generator, draw: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each customer's own repeat and drop-out rates ``(draws, customers)`` given
+        their history *and that they are still there* (gamma: ``Gamma(r + x, α + T)``
+        and ``Gamma(s, β + T)``; classes: the rates of a class drawn from its
+        posterior; none: the one rate). ``draw`` picks posterior draws (default: all)."""
+        idx = np.arange(self.n_draws) if draw is None else np.asarray(draw)
+        p = {k: v[idx, None] if v.ndim == 1 else v[idx, None, :] for k, v in self.params.items()}
+        shape = (len(idx), len(h))
+        if self.kind == "gamma":
+            return (
+                rng.gamma(p["r"] + h.x, 1.0 / (p["alpha"] + h.T)),
+                rng.gamma(p["s"] + 0.0 * h.x, 1.0 / (p["beta"] + h.T)),
+            )
+        if self.kind == "none":
+            return np.broadcast_to(p["lam"], shape).copy(), np.broadcast_to(p["mu"], shape).copy()
+        alive_k = _class_terms(p, h)[0]  # (D, n, K): P(class k and still there), in logs
+        prob = np.exp(alive_k - special.logsumexp(alive_k, axis=-1, keepdims=True))
+        k = (prob.cumsum(axis=-1) < rng.random(shape)[..., None]).sum(axis=-1)
+        k = np.minimum(k, prob.shape[-1] - 1)
+        lam = np.take_along_axis(np.broadcast_to(p["lam"], prob.shape), k[..., None], -1)
+        mu = np.take_along_axis(np.broadcast_to(p["mu"], prob.shape), k[..., None], -1)
+        return lam[..., 0], mu[..., 0]
+
+    def draw_population(
+        self, draw: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rates of new customers, one per entry of ``draw`` (posterior draw indices):
+        drawn from the population (the gamma distributions, or a class by its weight)."""
+        p = {k: v[draw] for k, v in self.params.items()}
+        if self.kind == "gamma":
+            return rng.gamma(p["r"], 1.0 / p["alpha"]), rng.gamma(p["s"], 1.0 / p["beta"])
+        if self.kind == "none":
+            return p["lam"].copy(), p["mu"].copy()
+        k = (p["w"].cumsum(axis=-1) < rng.random(len(draw))[:, None]).sum(axis=-1)
+        k = np.minimum(k, p["w"].shape[-1] - 1)
+        rows = np.arange(len(draw))
+        return p["lam"][rows, k], p["mu"][rows, k]
 
     def simulate(self, h: RepeatHistories, horizon: float, rng: np.random.Generator) -> np.ndarray:
         """Repeats each customer makes in the next ``horizon`` days ``(draws,
         customers)``: one simulated future per posterior draw (who is still there,
         their own rates given their history, when they leave)."""
         alive = rng.random((self.n_draws, len(h))) < self.p_alive(h)
-        p = {k: v[:, None] for k, v in self.params.items()}
-        if self.kind == "gamma":
-            lam = rng.gamma(p["r"] + h.x, 1.0 / (p["alpha"] + h.T))
-            mu = rng.gamma(p["s"] + 0.0 * h.x, 1.0 / (p["beta"] + h.T))
-        else:
-            lam = np.broadcast_to(p["lam"], alive.shape)
-            mu = np.broadcast_to(p["mu"], alive.shape)
-        leave = rng.exponential(1.0, alive.shape) / np.maximum(mu + p["nu"], 1e-300)
+        lam, mu = self.draw_rates(h, rng)
+        leave = rng.exponential(1.0, alive.shape) / np.maximum(
+            mu + self.params["nu"][:, None], 1e-300
+        )
         active = np.where(alive, np.minimum(leave, horizon), 0.0)
         return rng.poisson(lam * active)
 
@@ -417,27 +543,60 @@ def compare_loo(models: Mapping[str, RepeatModel], h: RepeatHistories) -> dict[s
         }
     ranked = sorted(out["models"], key=lambda k: -out["models"][k]["elpd"])
     out["best"] = ranked[0]
+    for name in ranked:  # each model against the best, over the same customers
+        d = pointwise[ranked[0]] - pointwise[name]
+        out["models"][name] |= {"diff": float(d.sum()), "diff_se": float(np.sqrt(len(d) * d.var()))}
     if len(ranked) > 1:
-        d = pointwise[ranked[0]] - pointwise[ranked[1]]
-        out["diff"] = float(d.sum())
-        out["diff_se"] = float(np.sqrt(len(d) * d.var()))
+        out["diff"] = out["models"][ranked[1]]["diff"]
+        out["diff_se"] = out["models"][ranked[1]]["diff_se"]
     return out
 
 
+def model_name(kind: str) -> str:
+    """How a model is called in tables and notes."""
+    if kind.startswith("classes"):
+        k = kind.partition(":")[2]
+        return f"{k} kinds of customer" if k else "kinds of customer"
+    return {"gamma": "customers differ", "none": "everyone alike"}.get(kind, kind)
+
+
 def loo_text(result: Mapping[str, Any]) -> str:
-    """One plain-English line comparing the models of :func:`compare_loo`."""
-    names = {"gamma": "customers differ (gamma)", "none": "everyone alike"}
+    """Plain English comparing the models of :func:`compare_loo`: the best, and how far
+    behind each other model is (elpd difference ± its standard error)."""
     best = result["best"]
-    if "diff" not in result:
-        return f"LOO: {names.get(best, best)} only"
-    other = next(k for k in result["models"] if k != best)
-    z = result["diff"] / max(result["diff_se"], 1e-12)
-    verdict = "clearly better" if z > 2 else "not clearly better"
-    return (
-        f"LOO: '{names.get(best, best)}' fits held-out customers better than "
-        f"'{names.get(other, other)}' by {result['diff']:.1f} ± {result['diff_se']:.1f} "
-        f"(elpd) — {verdict}"
-    )
+    models = result["models"]
+    if len(models) == 1:
+        return f"LOO: '{model_name(best)}' only"
+    others = sorted((k for k in models if k != best), key=lambda k: models[k]["diff"])
+    parts = []
+    for k in others:
+        m = models[k]
+        clear = "clearly" if m["diff"] > 2 * max(m["diff_se"], 1e-12) else "not clearly"
+        parts.append(
+            f"{clear} better than '{model_name(k)}' (by {m['diff']:.1f} ± {m['diff_se']:.1f})"
+        )
+    return f"LOO: '{model_name(best)}' fits held-out customers best, " + "; ".join(parts)
+
+
+def _mixture_median_life(w: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """Median of a mixture of exponentials ``Σ w_k e^{−μ_k t} = ½`` per draw (bisection
+    in log time)."""
+    lo = np.full(len(w), np.log(np.log(2.0) / mu.max(axis=1)))
+    hi = np.full(len(w), np.log(np.log(2.0) / mu.min(axis=1)))
+    for _ in range(60):
+        mid = (lo + hi) / 2.0
+        above = (w * np.exp(-mu * np.exp(mid)[:, None])).sum(axis=1) > 0.5
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    return np.exp((lo + hi) / 2.0)
+
+
+def _top_share(w: np.ndarray, lam: np.ndarray, top: float = 0.2) -> np.ndarray:
+    """Share of all repeats made by the ``top`` most frequent customers, classes ``(D, K)``."""
+    order = np.argsort(-lam, axis=1)
+    ws, ls = np.take_along_axis(w, order, 1), np.take_along_axis(lam, order, 1)
+    before = np.cumsum(ws, axis=1) - ws
+    taken = np.clip(top - before, 0.0, ws)
+    return (taken * ls).sum(axis=1) / (w * lam).sum(axis=1)
 
 
 def planner_summary(model: RepeatModel, prob: float = 0.94) -> pd.DataFrame:
@@ -445,13 +604,15 @@ def planner_summary(model: RepeatModel, prob: float = 0.94) -> pd.DataFrame:
     the average customer, the share of all repeats made by the most frequent 20% of
     customers, and the median days until a customer drops out unseen. Columns
     ``quantity, mean, low, high`` (an equal-tailed ``prob`` interval)."""
-    from scipy import special
-
     p = model.params
     if model.kind == "gamma":
         per30 = 30.0 * p["r"] / p["alpha"]
         top = 1.0 - special.gammainc(p["r"] + 1.0, special.gammaincinv(p["r"], 0.8))
         life = p["beta"] * np.expm1(np.log(2.0) / p["s"])
+    elif model.kind == "classes":
+        per30 = 30.0 * (p["w"] * p["lam"]).sum(axis=1)
+        top = _top_share(p["w"], p["lam"])
+        life = _mixture_median_life(p["w"], p["mu"])
     else:
         per30 = 30.0 * p["lam"]
         top = np.full_like(per30, 0.2)
@@ -460,11 +621,31 @@ def planner_summary(model: RepeatModel, prob: float = 0.94) -> pd.DataFrame:
     rows = []
     for name, v in (
         ("repeats per 30 days, average customer", per30),
-        ("repeats made by the top 20% of customers", top),
+        ("repeats by the top 20% of customers", top),
         ("median days until dropping out unseen", life),
     ):
         lo, hi = np.quantile(v, [tail, 1.0 - tail])
         rows.append(
             {"quantity": name, "mean": float(v.mean()), "low": float(lo), "high": float(hi)}
         )
+    return pd.DataFrame(rows)
+
+
+def class_summary(model: RepeatModel, prob: float = 0.94) -> pd.DataFrame:
+    """The personas of a classes model: per class (ordered by repeat rate) its share of
+    customers, repeats per 30 days and mean days until dropping out unseen (means and
+    equal-tailed ``prob`` intervals)."""
+    p = model.params
+    tail = (1.0 - prob) / 2.0
+    rows = []
+    for k in range(p["w"].shape[1]):
+        row: dict[str, Any] = {"class": k + 1}
+        for name, v in (
+            ("share", p["w"][:, k]),
+            ("repeats_per_30_days", 30.0 * p["lam"][:, k]),
+            ("days_to_drop_out", 1.0 / p["mu"][:, k]),
+        ):
+            lo, hi = np.quantile(v, [tail, 1.0 - tail])
+            row |= {name: float(v.mean()), f"{name}_low": float(lo), f"{name}_high": float(hi)}
+        rows.append(row)
     return pd.DataFrame(rows)

@@ -142,19 +142,20 @@ def _print_counts(fit: FittedFunnel, console: Console) -> None:
 
 
 def _print_repeat(fit: FittedFunnel, console: Console) -> None:
-    """The repeat stage fitted customer by customer, both models side by side."""
-    from funnelsim.inference.repeat import planner_summary
+    """The repeat stage fitted customer by customer, both models side by side (and the
+    kinds of customer of a classes model)."""
+    from funnelsim.inference.repeat import class_summary, model_name, planner_summary
 
     info = fit.repeat_info
     pct = f"{HDI_PROB:.0%}"
     kinds = list(dict.fromkeys((info["heterogeneity"], "none")))
-    labels = {"gamma": "customers differ", "none": "everyone alike"}
-    summaries = {k: planner_summary(fit.repeat_model(k, max_draws=2000), HDI_PROB) for k in kinds}
+    models = {k: fit.repeat_model(k, max_draws=2000) for k in kinds}
+    summaries = {k: planner_summary(m, HDI_PROB) for k, m in models.items()}
     title = f"{info['stage']}: {info['customers']:,} customers, one by one"
     table = Table(title=escape(title), title_justify="left", box=None)
     table.add_column("", no_wrap=False)
     for k in kinds:
-        table.add_column(labels[k], justify="right", no_wrap=True)
+        table.add_column(model_name(k), justify="right", no_wrap=True)
     first = summaries[kinds[0]]
     for i, quantity in enumerate(first["quantity"]):
         cells = []
@@ -174,6 +175,23 @@ def _print_repeat(fit: FittedFunnel, console: Console) -> None:
             )
         table.add_row(escape(quantity), *cells)
     console.print(table)
+    if info["heterogeneity"].startswith("classes"):
+        classes = class_summary(models[info["heterogeneity"]], HDI_PROB)
+        table = Table(title="The kinds of customer", title_justify="left", box=None)
+        table.add_column("kind", justify="right", no_wrap=True)
+        table.add_column("share", justify="right", no_wrap=True)
+        table.add_column("repeats per 30 days", justify="right", no_wrap=True)
+        table.add_column("mean days to drop out", justify="right", no_wrap=True)
+        for rec in classes.itertuples():
+            table.add_row(
+                str(rec[1]),
+                f"{rec.share:.0%} ({rec.share_low:.0%}–{rec.share_high:.0%})",
+                f"{rec.repeats_per_30_days:.2f} ({rec.repeats_per_30_days_low:.2f}–"
+                f"{rec.repeats_per_30_days_high:.2f})",
+                f"{rec.days_to_drop_out:,.0f} ({rec.days_to_drop_out_low:,.0f}–"
+                f"{rec.days_to_drop_out_high:,.0f})",
+            )
+        console.print(table)
     console.print(f"[dim]  in brackets: {pct} intervals[/]")
 
 

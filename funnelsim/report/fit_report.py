@@ -199,12 +199,12 @@ def plot_repeat_rates(fit: FittedFunnel, ax: plt.Axes | None = None) -> plt.Axes
 
 
 def _repeat_section(fit: FittedFunnel) -> list[str]:
-    from funnelsim.inference.repeat import loo_text, planner_summary
+    from funnelsim.inference.repeat import class_summary, loo_text, model_name, planner_summary
 
     info = fit.repeat_info
     stage = info["stage"]
     kinds = list(dict.fromkeys((info["heterogeneity"], "none")))
-    labels = {"gamma": "customers differ", "none": "everyone alike"}
+    labels = {k: model_name(k) for k in kinds}
     rows = []
     for k in kinds:
         summary = planner_summary(fit.repeat_model(k, max_draws=2000), HDI_PROB)
@@ -222,11 +222,16 @@ def _repeat_section(fit: FittedFunnel) -> list[str]:
         f"<h2>{_esc(stage)}: {info['customers']:,} customers, one by one</h2>",
         "<p>The stage was fitted from each customer's own history (repeats, the time of the "
         "last one, the time followed), twice: with repeat and drop-out rates that differ "
-        "between customers (each drawn from a gamma distribution: the Pareto/NBD model) and "
-        f"with one rate for everyone. {_esc(loo_text(info['loo']))}. Nowcasts and "
-        "backtests use each customer's own history under the first.</p>",
+        "between customers (each drawn from a gamma distribution: the Pareto/NBD model; or, "
+        "with classes, a few kinds of customer each with their own rates) and with one rate "
+        f"for everyone. {_esc(loo_text(info['loo']))}. Nowcasts and backtests use each "
+        "customer's own history under the first.</p>",
         _table(table, fmt),
     ]
+    if info["heterogeneity"].startswith("classes"):
+        classes = class_summary(fit.repeat_model(max_draws=2000), HDI_PROB)
+        parts.append("<h3>The kinds of customer</h3>")
+        parts.append(_table(classes, {c: ".3g" for c in classes.columns if c != "class"}))
     if info["heterogeneity"] == "gamma":
         fig = plot_repeat_rates(fit).figure
         parts.append(
