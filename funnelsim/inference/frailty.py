@@ -61,6 +61,7 @@ def _numpy_ops() -> SimpleNamespace:
     return SimpleNamespace(
         log=np.log,
         exp=np.exp,
+        expm1=np.expm1,
         gammaln=special.gammaln,
         logaddexp=np.logaddexp,
         minimum=np.minimum,
@@ -78,6 +79,7 @@ def _pytensor_ops() -> SimpleNamespace:
     return SimpleNamespace(
         log=pt.log,
         exp=pt.exp,
+        expm1=pt.expm1,
         gammaln=pt.gammaln,
         logaddexp=pt.logaddexp,
         minimum=pt.minimum,

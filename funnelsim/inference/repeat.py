@@ -198,7 +198,7 @@ def homogeneous_terms(x, t_x, T, lam, mu, nu, op=np):
 
 def _loglik_rows(kind: str, p: Mapping[str, Any], x, t_x, T, exited, op=None):
     """Per-history log-likelihood without the exits' ``ν_j`` factors."""
-    op = op or _NumpyOps
+    op = op or frailty._ops(x)  # numpy, or PyTensor for a model's data
     nu = p["nu"]
     if kind == "gamma":
         ll = frailty.repeat_loglik(
@@ -311,7 +311,7 @@ def fit_repeat_stage(
         else:
             p["nu"] = pt.as_tensor_variable(0.0)
             exits_term = 0.0
-        ll = _loglik_rows(kind, p, x, t_x, T, exited, op=_pt_ops())
+        ll = _loglik_rows(kind, p, x, t_x, T, exited)
         pm.Potential("loglik", (w * ll).sum() + exits_term)
         names = _NAMES[kind]
         for out, key in names.items():
@@ -340,27 +340,6 @@ _NAMES = {
     "none": {"repeat_lambda": "lam", "dropout_mu": "mu"},
     "classes": {"class_weight": "w", "class_repeat_rate": "lam", "class_dropout_rate": "mu"},
 }
-
-
-def _pt_ops() -> Any:
-    import pytensor.tensor as pt
-
-    class Ops:
-        log, exp, expm1, logaddexp, where = pt.log, pt.exp, pt.expm1, pt.logaddexp, pt.switch
-
-        @staticmethod
-        def logsumexp(a: Any) -> Any:
-            return pt.logsumexp(a, axis=-1)
-
-    return Ops
-
-
-class _NumpyOps:
-    log, exp, expm1, logaddexp, where = np.log, np.exp, np.expm1, np.logaddexp, np.where
-
-    @staticmethod
-    def logsumexp(a: Any) -> Any:
-        return special.logsumexp(a, axis=-1)
 
 
 class RepeatModel:
