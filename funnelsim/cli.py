@@ -569,11 +569,14 @@ def nowcast(
     if output is not None and output.suffix.lower() != ".csv":
         err.print(f"[bold red]✗ {escape(str(output))}: the output must be a .csv file[/]")
         raise typer.Exit(code=2)
-    with _writing(output or fit_file.with_suffix(".customers.csv"), "the nowcast"):
+    try:
         fitted = FittedFunnel.load(fit_file)
-        counts = fitted.kind == "counts"  # no customers: the occupancy per stage
-        if output is None:
-            output = fit_file.with_suffix(".occupancy.csv" if counts else ".customers.csv")
+    except FunnelsimError as exc:
+        _fail(exc)
+    counts = fitted.kind == "counts"  # no customers: the occupancy per stage
+    if output is None:
+        output = fit_file.with_suffix(".occupancy.csv" if counts else ".customers.csv")
+    with _writing(output, "the nowcast"):
         check_output_file(output)
         result = run_nowcast(fitted, horizon=horizon, draws=draws, seed=seed)
         table = result.occupancy.drop(columns="last_seen") if counts else result.customers
@@ -592,23 +595,50 @@ def nowcast(
 def backtest(
     data: Annotated[Path, typer.Argument(help="Event log: .csv or .parquet.")],
     cutoff: Annotated[
-        str, typer.Option("--cutoff", help="Fit the data up to this date, forecast the rest.")
+        list[str],
+        typer.Option(
+            "--cutoff",
+            help="Fit the data up to this date, forecast the rest. Give it again for a "
+            "rolling backtest at several cutoffs.",
+        ),
     ],
     output: Annotated[
         Path | None,
         typer.Option("-o", "--output", help="Output folder (default: out/backtest-<data stem>)."),
     ] = None,
-    kind: Annotated[
-        FitKind, typer.Option("--kind", help="journeys (counts: use `fit --holdout N`).")
-    ] = FitKind.journeys,
+    kind: Annotated[FitKind, typer.Option("--kind", help="What the data are.")] = FitKind.journeys,
     columns: ColumnsOption = None,
     stage_map: StageMapOption = None,
     funnel: Annotated[
         str | None, typer.Option("--funnel", help="Funnel YAML or preset: which edges exist.")
     ] = None,
+    spend: Annotated[
+        Path | None, typer.Option("--spend", help="Counts: spend CSV, one column per campaign.")
+    ] = None,
+    priors: Annotated[
+        Path | None,
+        typer.Option("--priors", help="Counts: priors YAML (what each campaign moves)."),
+    ] = None,
     heterogeneity: HeterogeneityOption = "none",
     repeat_stage: Annotated[
         str | None, typer.Option("--repeat-stage", help="With --heterogeneity: the stage.")
+    ] = None,
+    every: Annotated[
+        float | None,
+        typer.Option(
+            "--every",
+            min=1.0,
+            help="Rolling: cutoffs from --cutoff every DAYS days while a whole --horizon "
+            "is left after them.",
+        ),
+    ] = None,
+    horizon: Annotated[
+        float | None,
+        typer.Option(
+            "--horizon",
+            min=1.0,
+            help="Days compared after each cutoff (default: to the end of the data).",
+        ),
     ] = None,
     period_days: Annotated[
         float, typer.Option("--period-days", min=1.0, help="Days per compared period.")
@@ -623,57 +653,100 @@ def backtest(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or table.")] = False,
 ) -> None:
-    """Fit the history up to --cutoff, forecast to the end of the data and compare with
-    what happened: DIR/backtest.csv (totals per stage and cohort: known customers, new
-    ones, all), DIR/backtest_periods.csv, DIR/backtest.png and the fit, DIR/fit.nc."""
+    """Fit the history up to --cutoff, forecast to the end of the data (or --horizon
+    days) and compare with what happened: DIR/backtest.csv (totals per stage and
+    cohort: known customers, new ones, all), DIR/backtest_periods.csv, DIR/backtest.png
+    and the fit, DIR/fit.nc. Several --cutoff (or --every DAYS) repeat it at each
+    cutoff: one row per cutoff in the tables, the error over time in the chart, a fit
+    per cutoff (DIR/fit-DATE.nc)."""
     from funnelsim.io import atomic_folder, check_output_folder
 
-    if kind != FitKind.journeys:
+    if kind != FitKind.journeys and (len(cutoff) > 1 or every is not None):
         err.print(
-            f"[bold red]✗ backtests of {kind.value} are not available: for funnel counts, "
-            "`funnelsim fit DATA --kind counts --holdout N` fits all but the last N periods "
-            "and checks the forecast of them[/]"
+            f"[bold red]✗ rolling backtests are for event logs: give one --cutoff with "
+            f"--kind {kind.value}[/]"
         )
         raise typer.Exit(code=2)
     if data.suffix.lower() not in (".csv", ".parquet"):
         err.print(f"[bold red]✗ {escape(str(data))}: the data must be a .csv or .parquet file[/]")
         raise typer.Exit(code=2)
     output = output if output is not None else Path("out") / f"backtest-{data.stem}"
-    names = ("backtest.csv", "backtest_periods.csv", "backtest.png", "fit.nc")
+    names: tuple[str, ...] = ("backtest.csv", "backtest_periods.csv", "backtest.png", "fit.nc")
     reading = _ReadProgress(disable=quiet)
     with _writing(output, "the backtest"):
         try:
-            from funnelsim.inference.backtest import backtest_figure, backtest_journeys
+            from funnelsim.inference import backtest as bt_mod
 
             check_output_folder(output, force=force, by="backtest", names=names)
-            bt = backtest_journeys(
-                data,
-                cutoff,
-                period_days=period_days,
-                seed=seed,
-                fit_options=dict(
-                    columns=columns, stage_map=stage_map, funnel=funnel,
-                    heterogeneity=heterogeneity, repeat_stage=repeat_stage,
-                    sampler=sampler.value, draws=draws, tune=tune, chains=chains, seed=seed,
-                    progress=not quiet,
-                    on_read=reading.update,
-                ),
-                on_phase=reading.phase,
+            options = dict(
+                columns=columns, stage_map=stage_map, funnel=funnel,
+                sampler=sampler.value, draws=draws, tune=tune, chains=chains, seed=seed,
+                progress=not quiet,
             )  # fmt: skip
+            if kind == FitKind.counts:
+                bts = [
+                    bt_mod.backtest_counts(
+                        data, cutoff[0], horizon=horizon, on_phase=reading.phase,
+                        fit_options=options | {"spend": spend, "priors": priors},
+                    )
+                ]  # fmt: skip
+            elif kind == FitKind.snapshots:
+                bts = [
+                    bt_mod.backtest_snapshots(
+                        data, cutoff[0], horizon=horizon, period_days=period_days, seed=seed,
+                        fit_options=options, on_phase=reading.phase,
+                    )
+                ]  # fmt: skip
+            else:
+                bts = bt_mod.rolling_backtest(
+                    data, cutoff, horizon=horizon, every=every, period_days=period_days,
+                    seed=seed, on_phase=reading.phase,
+                    fit_options=options | dict(
+                        heterogeneity=heterogeneity, repeat_stage=repeat_stage,
+                        on_read=reading.update,
+                    ),
+                )  # fmt: skip
             reading.stop()
-            bt.fit.stamp()
+            rolling = len(bts) > 1
+            if rolling:
+                names = ("backtest.csv", "backtest_periods.csv", "backtest.png",
+                         *(f"fit-{b.cutoff:%Y-%m-%d}.nc" for b in bts))  # fmt: skip
+                check_output_folder(output, force=force, by="backtest", names=names)
             with atomic_folder(output, force=force, by="backtest") as tmp:
-                bt.totals.to_csv(tmp / "backtest.csv", index=False, float_format="%.6g")
-                bt.periods.to_csv(tmp / "backtest_periods.csv", index=False, float_format="%.6g")
-                backtest_figure(bt, period_days).savefig(tmp / "backtest.png", dpi=110)
-                bt.fit.idata.to_netcdf(str(tmp / "fit.nc"))
+                if rolling:
+                    totals, periods = bt_mod.rolling_tables(bts)
+                    figure = bt_mod.rolling_figure(bts)
+                else:
+                    totals, periods = bts[0].totals, bts[0].periods
+                    figure = (
+                        bt_mod.snapshot_figure(bts[0])
+                        if kind == FitKind.snapshots
+                        else bt_mod.backtest_figure(bts[0], _period_of(bts[0], period_days))
+                    )
+                totals.to_csv(tmp / "backtest.csv", index=False, float_format="%.6g")
+                periods.to_csv(tmp / "backtest_periods.csv", index=False, float_format="%.6g")
+                figure.savefig(tmp / "backtest.png", dpi=110)
+                for b in bts:
+                    b.fit.stamp()
+                    name = f"fit-{b.cutoff:%Y-%m-%d}.nc" if rolling else "fit.nc"
+                    b.fit.idata.to_netcdf(str(tmp / name))
         finally:
             reading.stop()
     if not quiet:
-        from funnelsim.report.fit_console import print_backtest
+        from funnelsim.report.fit_console import print_backtest, print_rolling_backtest
 
-        print_backtest(bt, out, period_days)
+        if len(bts) > 1:
+            print_rolling_backtest(bts, out)
+        else:
+            print_backtest(bts[0], out, _period_of(bts[0], period_days), kind.value)
     out.print(f"[green]✓[/] wrote {escape(str(output))}/ ({', '.join(names)})")
+
+
+def _period_of(bt, period_days: float) -> float:  # noqa: ANN001 - a Backtest
+    """Days per compared period: the data's own periods for counts."""
+    if bt.fit.kind == "counts":
+        return float(bt.fit.data.get("period_days") or period_days)
+    return period_days
 
 
 def _headline(result) -> None:  # noqa: ANN001 - SimulationResult, imported lazily

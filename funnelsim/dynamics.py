@@ -38,6 +38,7 @@ from funnelsim.funnel import Capacity, Dwell, Funnel, step_probabilities
 
 __all__ = [
     "CompiledModel",
+    "RateClasses",
     "Segment",
     "compile_model",
     "choose_dt",
@@ -65,6 +66,34 @@ class Segment:
     referrals_per_day: Mapping[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RateClasses:
+    """Customers who differ in one stage: the stage is split into K classes (extra
+    compartments), each with its own row of rates out of the stage.
+
+    People who enter the stage join class k with probability ``weights[k]``; the
+    people already in it at the start are split by ``initial[k]`` (default: the
+    weights). ``rates[k, j]`` is class k's rate per day to stage j (the diagonal entry
+    is its repeat rate). Customers keep their class while they stay in the stage.
+
+    >>> f = Funnel.from_rates({"visit": {"buy": 0.2}, "buy": {"buy": 0.1, "lost": 0.01}},
+    ...                       goal="buy")
+    >>> rc = RateClasses("buy", [0.5, 0.5], [[0, 0.02, 0.02], [0, 0.18, 0.0]])
+    >>> m = compile_model(f, start="2026-01-01", periods=1, initial={"buy": 10}, classes=rc)
+    >>> m.initial[m.compartments("buy", "existing")]
+    array([[5., 5.]])
+    """
+
+    stage: str
+    weights: Sequence[float] | np.ndarray
+    rates: Sequence[Sequence[float]] | np.ndarray
+    initial: Sequence[float] | np.ndarray | None = None
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.weights)
+
+
 @dataclass(frozen=True, eq=False)
 class CompiledModel:
     """Arrays that define one scenario for the engines (see the module docstring)."""
@@ -82,7 +111,7 @@ class CompiledModel:
     slot_rates: np.ndarray  # ([R,] n_steps | 1, C, m) hazard per day of each slot
     base_rates: np.ndarray  # (C, m) hazard per day without campaigns
     probs: np.ndarray  # ([R,] n_steps | 1, C, m + 1) step probabilities, last = no event
-    initial: np.ndarray  # (C,) people present at the start
+    initial: np.ndarray  # ([R,] C) people present at the start (one row per replicate)
     arrival_comp: np.ndarray  # (K,) compartment each arrival cell enters
     external_rate: np.ndarray  # (n_steps | 1, K) external arrivals per day (full market)
     referral_rate: np.ndarray | None = None  # (C,) contacts per day per person
@@ -93,6 +122,26 @@ class CompiledModel:
     costs: Mapping[str, np.ndarray] = field(default_factory=dict)  # campaign → (n_days,)
     dwell: tuple[Dwell, ...] = ()  # (C,) dwell shape of each compartment (unexpanded models)
     capacity: Mapping[int, Capacity] = field(default_factory=dict)  # stage index → servers
+    sub_of: np.ndarray | None = None  # (C,) dwell phase or rate class within the stage
+
+    def compartments(self, stage: str, channel: str) -> np.ndarray:
+        """Compartments ``(G, K)`` of ``stage`` entered through ``channel``, by segment
+        and by dwell phase or rate class."""
+        i, h = self.funnel.index(stage), self.channels.index(channel)
+        hit = (self.stage_of == i) & (self.cell_of % len(self.channels) == h)
+        return np.nonzero(hit)[0].reshape(len(self.segments), -1)  # (stage, g, h, sub) order
+
+    def with_replicate_initial(self, initial: np.ndarray) -> CompiledModel:
+        """The same model with its own people at the start for each replicate
+        ``(R, C)`` (e.g. a nowcast's draws of who is still there)."""
+        initial = np.asarray(initial, dtype=float)
+        if initial.ndim != 2 or initial.shape[1] != self.n_compartments:
+            raise ValueError(f"initial must have shape (R, {self.n_compartments})")
+        return replace(self, initial=initial)
+
+    def initial_by_replicate(self) -> np.ndarray:
+        """People at the start ``(R | 1, C)``."""
+        return self.initial if self.initial.ndim == 2 else self.initial[None]
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -163,7 +212,7 @@ class CompiledModel:
         """People in the market not yet in the funnel at the start (``inf`` without a market)."""
         if self.market_size is None:
             return float("inf")
-        return self.market_size - float(self.initial.sum())
+        return self.market_size - float(self.initial_by_replicate().sum(axis=1).mean())
 
 
 def choose_dt(
@@ -209,6 +258,10 @@ def phases_of(funnel: Funnel, stage: str) -> int | None:
     return funnel.dwell_of(stage).phases
 
 
+#: rate × dt of the move out of a sorting compartment (P(still there) = e^-50)
+_SORT = 50.0
+
+
 def _split(total: float, shares: np.ndarray) -> np.ndarray:
     """Whole numbers summing to ``total`` in proportion to ``shares`` (largest remainder)."""
     raw = total * shares / shares.sum()
@@ -235,6 +288,7 @@ def compile_model(
     referrals_per_day: Mapping[str, float] | None = None,
     market_size: float | None = None,
     expand_phases: bool = True,
+    classes: RateClasses | None = None,
 ) -> CompiledModel:
     """Resolve a funnel, its personas, campaigns and a horizon into engine arrays.
 
@@ -243,6 +297,8 @@ def compile_model(
     ``referrals_per_day``. ``dt`` defaults to :func:`choose_dt` over all segments.
     ``expand_phases=False`` keeps one compartment per stage with its dwell shape in
     :attr:`CompiledModel.dwell` (for the agent engine, which samples dwell directly).
+    ``classes`` splits one stage into rate classes (:class:`RateClasses`; count
+    engines only).
     """
     segs = list(segments) if segments else [Segment("all", 1.0, None, referrals_per_day or {})]
     seg_funnels = [seg.funnel or funnel for seg in segs]
@@ -264,7 +320,30 @@ def compile_model(
     phases = np.array(
         [[(phases_of(f, st) if expand_phases else 1) for st in funnel.stages] for f in seg_funnels]
     )
-    dt = choose_dt(seg_funnels, step_days, phases=expand_phases) if dt is None else dt
+    ci = -1  # the stage split into rate classes
+    if classes is not None:
+        ci = funnel.index(classes.stage)
+        if not expand_phases:
+            raise EngineMismatch("rate classes need a count engine (counts or expected)")
+        if (phases[:, ci] != 1).any():
+            raise EngineMismatch(
+                f"stage {classes.stage!r} has rate classes: its dwell must be exponential"
+            )
+        class_rates = np.asarray(classes.rates, dtype=float)
+        class_w = np.asarray(classes.weights, dtype=float)
+        if class_rates.shape != (classes.n_classes, s) or (class_rates < 0).any():
+            raise ValueError(f"classes.rates must be {classes.n_classes} rows of {s} rates ≥ 0")
+        # arrivals into the stage itself wait one step in a sorting compartment (the
+        # last), which hands them to the classes by weight
+        sorting = classes.stage == (arrival_stage or funnel.entry)
+        phases[:, ci] = classes.n_classes + int(sorting)
+    if dt is None:
+        clocks = list(seg_funnels)
+        if ci >= 0:  # the fastest class sets the clock
+            fastest = funnel.rates.copy()
+            fastest[ci] = class_rates[class_rates.sum(axis=1).argmax()]
+            clocks.append(replace(funnel, rates=fastest, dwell={}))
+        dt = choose_dt(clocks, step_days, phases=expand_phases)
     steps_per_period = int(round(step_days / dt))
     n_steps = periods * steps_per_period
     dates = pd.date_range(pd.Timestamp(start), periods=periods, freq=pd.Timedelta(days=step_days))
@@ -294,22 +373,42 @@ def compile_model(
     union = np.zeros((s, s), dtype=bool)
     for f in seg_funnels:
         union |= f.rates > 0
+    if ci >= 0:
+        union[ci] = (class_rates > 0).any(axis=0)
     out_edges = [np.nonzero(union[i])[0] for i in range(s)]
-    m = max(1, max(len(e) for e in out_edges))
+    classes_n = classes.n_classes if classes is not None else -1
+    n_into = lambda j: classes_n if j == ci else 1  # noqa: E731 - slots into stage j
+    m = max(1, classes_n, max(sum(n_into(int(j)) for j in e) for e in out_edges))
     dest = np.full((c_n, m), -1)
     slot_edge = np.full((c_n, m), -1)
     base_rates = np.zeros((c_n, m))
     for c, (g, h, i, p) in enumerate(comp_list):
         f, k = seg_funnels[g], phases[g, i]
-        if p < k - 1:  # next phase of the same stage, at the whole stage's pace
+        if i != ci and p < k - 1:  # next phase of the same stage, at the whole stage's pace
             dest[c, 0] = c + 1
             base_rates[c, 0] = k * f.rates[i].sum()
             continue
-        targets = out_edges[i]
-        dest[c, : len(targets)] = [first[g, h, int(j)] for j in targets]
-        slot_edge[c, : len(targets)] = i * s + targets
-        base_rates[c, : len(targets)] = k * f.rates[i, targets]
+        if i == ci and p == classes_n:  # the sorting compartment
+            dest[c, :classes_n] = np.arange(c - classes_n, c)
+            base_rates[c, :classes_n] = _SORT / dt * class_w  # gone within a step
+            continue
+        row = class_rates[p] if i == ci else k * f.rates[i]
+        slot = 0
+        for j in out_edges[i].tolist():
+            if j == ci and i == ci:  # a repeat keeps the class
+                targets, rates = [c], [row[j]]
+            elif j == ci:  # entering the stage: a class by its weight
+                targets = [first[g, h, j] + q for q in range(classes_n)]
+                rates = list(row[j] * class_w)
+            else:
+                targets, rates = [first[g, h, j]], [row[j]]
+            n_t = len(targets)
+            dest[c, slot : slot + n_t] = targets
+            slot_edge[c, slot : slot + n_t] = i * s + j
+            base_rates[c, slot : slot + n_t] = rates
+            slot += n_t
     stage_of = np.array([i for _, _, i, _ in comp_list])
+    sub_of = np.array([p for _, _, _, p in comp_list])
     seg_of = np.array([g for g, _, _, _ in comp_list])
     cell_of = np.array([g * h_n + h for g, h, _, _ in comp_list])
 
@@ -325,8 +424,8 @@ def compile_model(
             if seg_name is not None:
                 hit &= seg_of == seg_index[seg_name]
             for c in np.nonzero(hit)[0].tolist():
-                mult[:, c, list(slot_edge[c]).index(i * s + j)] *= factor
-        phase_moves = (slot_edge[:, 0] < 0) & (dest[:, 0] >= 0)
+                mult[:, c, slot_edge[c] == i * s + j] *= np.asarray(factor)[..., None]
+        phase_moves = (slot_edge[:, 0] < 0) & (dest[:, 0] >= 0) & (stage_of != ci)
         for c in np.nonzero(phase_moves)[0].tolist():
             last = (
                 first[comp_list[c][0], comp_list[c][1], stage_of[c]]
@@ -342,10 +441,20 @@ def compile_model(
         h_exist = chan.index(EXISTING)
         for stage, count in initial.items():
             split = _split(float(count), seg_share)
+            i = funnel.index(stage)
             for g in range(g_n):
-                init[first[g, h_exist, funnel.index(stage)]] += split[g]
+                if classes is not None and i == ci:
+                    share = np.asarray(
+                        classes.initial if classes.initial is not None else class_w, dtype=float
+                    )
+                    share = share if share.sum() > 0 else class_w
+                    lo = first[g, h_exist, i]
+                    init[lo : lo + len(share)] += _split(split[g], share)
+                else:
+                    init[first[g, h_exist, i]] += split[g]
 
     entry = funnel.index(arrival_stage or funnel.entry)
+    entry_sub = classes_n if entry == ci else 0  # the sorting compartment
     cells = g_n * h_n
     external = np.zeros((1, cells))
     for g in range(g_n):
@@ -384,7 +493,9 @@ def compile_model(
         base_rates=base_rates,
         probs=step_probabilities(slot_rates, dt),
         initial=init,
-        arrival_comp=np.array([first[g, h, entry] for g in range(g_n) for h in range(h_n)]),
+        arrival_comp=np.array(
+            [first[g, h, entry] + entry_sub for g in range(g_n) for h in range(h_n)]
+        ),
         external_rate=external,
         referral_rate=referral_rate,
         referral_cells=referral_cells,
@@ -396,4 +507,5 @@ def compile_model(
         if expand_phases
         else tuple(seg_funnels[g].dwell_of(funnel.stages[i]) for g, _, i, _ in comp_list),
         capacity={funnel.index(k): v for k, v in funnel.capacity.items()},
+        sub_of=sub_of,
     )

@@ -171,6 +171,104 @@ def test_backtest_of_the_shipped_history(example_backtest) -> None:
     assert (out / "fit.nc").is_file()
 
 
+def _raw_history() -> pd.DataFrame:
+    raw = pd.read_csv(HISTORY / "events.csv", parse_dates=["ts"])
+    stage_map = yaml.safe_load((HISTORY / "stage_map.yaml").read_text())
+    raw["stage"] = raw["event"].map(stage_map)
+    return raw.dropna(subset=["stage"])
+
+
+def test_a_rolling_backtest_repeats_it_at_several_cutoffs(tmp_path: Path) -> None:
+    """``--cutoff`` then ``--every 21 --horizon 28``: cutoffs every three weeks while
+    28 days are left; each row is judged on the 28 days after its cutoff (counted
+    independently here); one fit per cutoff; the console lists every cutoff."""
+    out = tmp_path / "rolling"
+    result = runner.invoke(
+        app,
+        ["backtest", *EXAMPLE, "--cutoff", "2026-04-15", "--every", "21", "--horizon", "28",
+         "-o", str(out), "--seed", "1", "--draws", "200", "--chains", "2"],
+        terminal_width=80,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    raw = _raw_history()
+    cutoffs = ["2026-04-15", "2026-05-06", "2026-05-27"]  # 2026-06-17 has < 28 days left
+    four_weeks = pd.Timedelta(days=28)
+    assert pd.Timestamp(cutoffs[-1]) + four_weeks <= raw["ts"].max()
+    assert raw["ts"].max() < pd.Timestamp("2026-06-17") + four_weeks
+    text = " ".join(result.output.split())
+    assert "Rolling backtest: 3 cutoffs" in text and all(c in text for c in cutoffs)
+    totals = pd.read_csv(out / "backtest.csv")
+    assert list(totals.columns[:3]) == ["cutoff", "days", "stage"]
+    assert sorted(set(totals["cutoff"])) == cutoffs and set(totals["days"]) == {28.0}
+    first = raw.groupby("user")["ts"].transform("min")
+    for cut in cutoffs:
+        start = pd.Timestamp(cut)
+        window = raw[(raw["ts"] > start) & (raw["ts"] <= start + pd.Timedelta(days=28))]
+        known = first[window.index] <= start
+        mine = totals[totals["cutoff"] == cut]
+        for cohort, mask in (("known", known), ("all", known | ~known)):
+            counts = window[mask].groupby("stage").size()
+            got = mine[mine["cohort"] == cohort].set_index("stage")["actual"]
+            assert got.to_dict() == counts.reindex(got.index).fillna(0).astype(int).to_dict()
+        assert (out / f"fit-{cut}.nc").is_file()
+    periods = pd.read_csv(out / "backtest_periods.csv")
+    assert len(periods) == len(totals) * 4  # 28 days in 7-day periods
+    assert (out / "backtest.png").stat().st_size > 10_000 and not (out / "fit.nc").exists()
+    # the arrivals are steady in the example: their forecast holds what happened
+    arrivals = totals[(totals["stage"] == "awareness") & (totals["cohort"] == "all")]
+    inside = (arrivals["forecast_p05"] <= arrivals["actual"]) & (
+        arrivals["actual"] <= arrivals["forecast_p95"]
+    )
+    assert inside.sum() >= 2
+
+
+def test_a_rolling_backtest_refuses_a_bad_cutoff_or_horizon(tmp_path: Path) -> None:
+    out = tmp_path / "bt"
+    for extra, message in (
+        (["--cutoff", "2026-04-15", "--cutoff", "2027-01-01"], "is outside the data"),
+        (["--cutoff", "2026-04-15", "--horizon", "3"], "is too short"),
+    ):
+        result = runner.invoke(app, ["backtest", *EXAMPLE, *extra, "-o", str(out)])
+        assert result.exit_code == 2, result.output
+        assert message in " ".join(result.output.split())
+        assert "Traceback" not in result.output and not out.exists()
+
+
+def test_a_backtest_of_crm_snapshots(tmp_path: Path) -> None:
+    """``--kind snapshots``: fitted on the snapshots up to the cutoff, the forecast of
+    where known customers are seen at their later snapshots holds what the snapshots
+    show (the same data and model as the snapshot fit's test, so the compile is
+    shared); the actual counts are recounted here."""
+    from tests.test_fit_snapshots import write_crm_example
+
+    frame, data, funnel = write_crm_example(tmp_path)
+    out = tmp_path / "bt"
+    result = runner.invoke(
+        app,
+        ["backtest", str(data), "--kind", "snapshots", "--funnel", str(funnel),
+         "--cutoff", "2026-02-10", "--period-days", "14", "--sampler", "pymc",
+         "--draws", "500", "--tune", "500", "--chains", "2", "--seed", "4", "-o", str(out)],
+        terminal_width=80,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "snapshots in" in text and "new customers are not forecast" in text
+    totals = pd.read_csv(out / "backtest.csv").set_index("stage")
+    assert set(totals["cohort"]) == {"known"}
+    cut = pd.Timestamp("2026-02-10")
+    seen = frame[frame["date"] <= cut]["customer_id"].unique()
+    later = frame[(frame["date"] > cut) & frame["customer_id"].isin(seen)]
+    later = later[later["stage"] != "lost"]  # lost is not a stage of the tables
+    counts = later.groupby("stage").size()
+    assert totals["actual"].to_dict() == counts.reindex(totals.index).fillna(0).to_dict()
+    assert totals["actual"].sum() == len(later) > 300
+    inside = (totals["forecast_p05"] <= totals["actual"]) & (
+        totals["actual"] <= totals["forecast_p95"]
+    )
+    assert inside.sum() >= len(totals) - 1, totals
+    assert (out / "backtest.png").stat().st_size > 10_000 and (out / "fit.nc").is_file()
+
+
 @pytest.mark.parametrize(
     ("cutoff", "message"),
     [
@@ -227,6 +325,18 @@ def test_a_starting_population_from_a_fit_of_another_funnel(example_backtest, tm
         assert abs(n - expected.loc[stage, "active_mean"]) <= 0.5 + 4 * (
             expected.loc[stage, "active_p95"] - expected.loc[stage, "active_p05"]
         ) / 3.29 / np.sqrt(200)
+    # the counts engine starts each replicate from its own draw of the nowcast
+    from funnelsim.inference.forecast import fitted_model
+
+    model = fitted_model(loaded, 200, "counts", seed=3)
+    start = model.initial_by_replicate()
+    assert start.shape[0] == 200 and np.all(start == np.rint(start))
+    by_stage = np.stack([np.bincount(model.stage_of, row, len(model.stages)) for row in start])
+    now = loaded._start[1]  # the nowcast the scenario was loaded with: draw r → replicate r
+    for stage in expected.index:
+        i, j = model.stages.index(stage), now.stages.index(stage)
+        np.testing.assert_array_equal(by_stage[:, i], now.occupancy_draws[:200, j])
+    assert by_stage.std(axis=0).max() > 1  # who is still there is uncertain
 
 
 def test_nowcast_of_a_fit_that_keeps_no_customers(fixed_fit, tmp_path: Path) -> None:

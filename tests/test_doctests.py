@@ -16,6 +16,7 @@ MODULES = [
     "funnelsim.inference.gibbs",
     "funnelsim.inference.frailty",
     "funnelsim.inference.repeat",
+    "funnelsim.inference.rate_classes",
     "funnelsim.inference.journeys",
     "funnelsim.inference.campaign_data",
     "funnelsim.inference.api",

@@ -164,15 +164,9 @@ def test_snapshot_fit_round_trip_through_the_command(tmp_path: Path) -> None:
     """CRM snapshots → `funnelsim fit --kind snapshots` → a fit file that loads (its
     hash holds after NetCDF turns text coordinates into another dtype) and forecasts."""
     from funnelsim.inference.fitted import FittedFunnel
-    from funnelsim.inference.snapshots import simulate_snapshots
-    from tests.test_fit_snapshots import STAGES, TRUTH
+    from tests.test_fit_snapshots import TRUTH, write_crm_example
 
-    frame = simulate_snapshots(TRUTH, STAGES, n_customers=400, visits=(4, 6), rng=21)
-    data = tmp_path / "crm.csv"
-    frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d")).to_csv(data, index=False)
-    funnel = tmp_path / "funnel.yaml"
-    rates = {a: {"rates": row} for a, row in TRUTH.items()} | {"purchase": {"rates": {}}}
-    funnel.write_text(yaml.safe_dump({"goal": "purchase", "stages": rates}))
+    _, data, funnel = write_crm_example(tmp_path)
     result = runner.invoke(
         app,
         [

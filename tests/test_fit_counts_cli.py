@@ -117,6 +117,67 @@ def test_a_scenario_forecasts_from_a_counts_fit(fitted: tuple[Path, str], tmp_pa
     assert 0 < conversions["p05"] < conversions["mean"] < conversions["p95"]
 
 
+def test_a_backtest_of_counts_compares_the_held_out_weeks(fitted: tuple[Path, str]) -> None:
+    """The backtest of a fit that held out its last 8 weeks (what ``funnelsim backtest
+    --kind counts --cutoff`` computes after its fit): one row per entries series, the
+    actual totals recounted from counts.csv, the forecast's intervals holding them."""
+    from funnelsim.inference.backtest import counts_backtest
+    from funnelsim.inference.fitted import FittedFunnel
+
+    bt = counts_backtest(FittedFunnel.load(fitted[0]))
+    raw = pd.read_csv(DATA / "counts.csv", parse_dates=["period"])
+    weeks = sorted(raw["period"].unique())[-8:]
+    assert bt.cutoff == weeks[0] and bt.end == weeks[-1] + pd.Timedelta(days=7)
+    held = raw[raw["period"].isin(weeks) & (raw["kind"] == "entries")]
+    totals = bt.totals.set_index("stage")
+    assert set(totals["cohort"]) == {"all"}
+    assert totals["actual"].to_dict() == held.groupby("stage")["count"].sum().to_dict()
+    inside = (totals["forecast_p05"] <= totals["actual"]) & (
+        totals["actual"] <= totals["forecast_p95"]
+    )
+    assert inside.sum() >= len(totals) - 1, totals
+    assert len(bt.periods) == 8 * len(totals)
+    err = (totals["forecast_mean"] / totals["actual"] - 1).abs()
+    assert (err < 0.05).all(), err
+
+
+@pytest.mark.slow  # a second NUTS fit of the counts (the compile is shared)
+def test_the_backtest_command_on_counts(fitted: tuple[Path, str], tmp_path: Path) -> None:
+    """``--kind counts --cutoff`` at the first held-out week fits what the fixture
+    fitted and writes the same comparison."""
+    from funnelsim.inference.backtest import counts_backtest
+    from funnelsim.inference.fitted import FittedFunnel
+
+    out = tmp_path / "bt"
+    args = _args(DATA)[1:]
+    result = runner.invoke(
+        app,
+        ["backtest", *args, "--cutoff", "2025-11-03", "--draws", "500", "--tune", "500",
+         "--chains", "2", "--seed", "4", "-o", str(out)],
+        terminal_width=80,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = _flat(result.output)
+    assert "Backtest: fitted up to 2025-11-03" in text and "Kalman filter" in text
+    got = pd.read_csv(out / "backtest.csv")
+    want = counts_backtest(FittedFunnel.load(fitted[0])).totals
+    assert got["actual"].tolist() == want["actual"].tolist()
+    assert (out / "backtest.png").stat().st_size > 10_000 and (out / "fit.nc").is_file()
+
+
+def test_a_backtest_of_counts_needs_weeks_on_both_sides(tmp_path: Path) -> None:
+    out = tmp_path / "bt"
+    for cutoff, message in (("2024-01-15", "leaves 2 periods to fit"),
+                            ("2026-03-01", "and 0 to compare")):  # fmt: skip
+        result = runner.invoke(
+            app, ["backtest", *_args(DATA)[1:], "--cutoff", cutoff, "-o", str(out)],
+            terminal_width=80,
+        )  # fmt: skip
+        assert result.exit_code == 2, result.output
+        assert message in _flat(result.output) and "Traceback" not in result.output
+        assert not out.exists()
+
+
 def test_the_model_and_its_numpy_twin_agree() -> None:
     """The PyTensor graph the sampler uses and the numpy recursion that computes
     contributions and forecasts give the same expected counts at random parameters."""

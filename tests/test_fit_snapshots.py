@@ -8,11 +8,13 @@ every rate within 3.5 posterior sd of the truth.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.linalg as sl
+import yaml
 
 from funnelsim.errors import ScenarioError
 from funnelsim.inference.snapshots import (
@@ -40,6 +42,18 @@ EDGES = [
     "desire -> purchase",
     "desire -> lost",
 ]
+
+
+def write_crm_example(folder: Path) -> tuple[pd.DataFrame, Path, Path]:
+    """400 simulated customers' snapshots as ``folder/crm.csv`` and the true funnel as
+    ``folder/funnel.yaml``: ``(frame, data, funnel)``."""
+    frame = simulate_snapshots(TRUTH, STAGES, n_customers=400, visits=(4, 6), rng=21)
+    data = folder / "crm.csv"
+    frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d")).to_csv(data, index=False)
+    funnel = folder / "funnel.yaml"
+    rates = {a: {"rates": row} for a, row in TRUTH.items()} | {"purchase": {"rates": {}}}
+    funnel.write_text(yaml.safe_dump({"goal": "purchase", "stages": rates}))
+    return frame, data, funnel
 
 
 def _expm_loglik(stats, q: np.ndarray) -> float:

@@ -318,8 +318,9 @@ def simulate(
     """Run replicates ``r0..r1``; add into ``occupancy (R, T, S)``, ``flows (R, T, S·S)``,
     ``arrivals (R, T, K)`` and ``entries (R, T, S, K)`` (zeroed by the caller).
 
-    ``probs (R | 1, steps | 1, C, m + 1)`` and ``external (R | 1, steps | 1, K)`` may
-    carry one set of parameters per replicate. ``market`` ≤ 0: no finite market.
+    ``probs (R | 1, steps | 1, C, m + 1)``, ``external (R | 1, steps | 1, K)`` and
+    ``initial (R | 1, C)`` may carry one set per replicate. ``market`` ≤ 0: no finite
+    market.
     """
     n_comp, m = dest.shape
     n_cells = len(arrival_comp)
@@ -333,7 +334,7 @@ def simulate(
         key0, key1 = keys[r, 0], keys[r, 1]
         pr = r if probs.shape[0] > 1 else 0
         er = r if external.shape[0] > 1 else 0
-        state[:] = initial
+        state[:] = initial[r if initial.shape[0] > 1 else 0]
         unaware = unaware0
         for step in range(n_steps):
             t = step // steps_per_period

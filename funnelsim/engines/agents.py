@@ -36,6 +36,7 @@ import simpy
 from funnelsim.dynamics import CompiledModel
 from funnelsim.engines.base import ProgressCallback, RawRun
 from funnelsim.engines.counts import replicate_keys
+from funnelsim.errors import EngineMismatch
 from funnelsim.funnel import LOST
 
 __all__ = ["AgentEngine", "QUEUE_METRICS", "journeys_frame"]
@@ -274,6 +275,10 @@ def _simulate(
             if progress is not None:
                 progress(period_days)
 
+    if model.initial.ndim != 1:
+        raise EngineMismatch(
+            "a start that differs by replicate needs a count engine (`--engine counts`)"
+        )
     initial = np.rint(model.initial).astype(np.int64)
     for comp in np.nonzero(initial)[0]:
         for _ in range(initial[comp]):

@@ -79,15 +79,21 @@ def simulate_population(
 
     if stochastic and np.any(np.rint(model.initial) != model.initial):
         raise ValueError("the count engine needs whole numbers of people in `initial`")
+    initial = np.ascontiguousarray(model.initial_by_replicate(), dtype=np.float64)
     probs = np.ascontiguousarray(model.probs_by_replicate(), dtype=np.float64)
     external = np.ascontiguousarray(model.external_rate, dtype=np.float64)[None]
     r, t, s, k = len(keys), model.n_periods, model.funnel.n_stages, model.n_cells
     if probs.shape[0] not in (1, r):
         raise ValueError(f"the model has {probs.shape[0]} parameter sets for {r} replicates")
+    if initial.shape[0] not in (1, r):
+        raise ValueError(f"the model has {initial.shape[0]} starting states for {r} replicates")
     # one compiled signature for both engines: counts are held as float64, which is
     # exact for whole numbers below 2**53 (a billion people for a million steps)
     out = RawRun(
-        initial=np.tile(np.bincount(model.stage_of, weights=model.initial, minlength=s), (r, 1)),
+        initial=np.broadcast_to(
+            np.stack([np.bincount(model.stage_of, weights=row, minlength=s) for row in initial]),
+            (r, s),
+        ).copy(),
         occupancy=np.zeros((r, t, s)),
         flows=np.zeros((r, t, s, s)),
         arrivals=np.zeros((r, t, k)),
@@ -108,7 +114,7 @@ def simulate_population(
             model.referral_cells if model.referral_cells is not None else [], dtype=np.int64
         ),
         _floats(model.segment_shares, 0),
-        np.asarray(model.initial, dtype=np.float64),
+        initial,
         float(model.unaware_at_start()) if market is not None else 0.0,
         float(market) if market is not None else 0.0,
         float(model.dt),

@@ -119,8 +119,9 @@ def fit_history(
     customer, each with its own rates), beside the same stage with one rate for
     everyone, and compares the two by LOO
     (:mod:`funnelsim.inference.repeat`); nowcasts and forecasts then use each
-    customer's own history. ``until`` (journeys) fits only the events up to that time,
-    and ends the data there (a backtest's cutoff).
+    customer's own history. ``until`` fits only the data up to that time (a backtest's
+    cutoff): journeys' events, snapshots' rows, and for counts the periods that start
+    before it (the later ones are held out and forecast).
     """
     if kind not in ("journeys", "snapshots", "counts"):
         raise ValueError("kind must be 'journeys', 'snapshots' or 'counts'")
@@ -133,6 +134,7 @@ def fit_history(
             dict(sampler=sampler, draws=draws, tune=tune, chains=chains, seed=seed,
                  progress=progress),
             say,
+            until=None if until is None else pd.Timestamp(until),
         )  # fmt: skip
     stages = [s for s in structure.stages if s != LOST] if structure is not None else None
     edges, centres = _edges_and_priors(structure)
@@ -199,6 +201,8 @@ def fit_history(
         from funnelsim.inference.snapshots import fit_snapshots, snapshot_stats
 
         frame = read_snapshots(data, columns=columns, stage_map=stage_map, stages=stages)
+        if until is not None:  # a backtest's cutoff: the snapshots up to it
+            frame = frame[frame["date"] <= pd.Timestamp(until)].reset_index(drop=True)
         order = stages or _order_of(frame)
         sstats = snapshot_stats(frame, order)
         say(_fitting_line(frame["customer_id"].nunique(), "nuts", sampler, False, "snapshots"))
@@ -286,12 +290,21 @@ def _add_repeat_fit(
     models = {}
     divergences = 0
     samplers = []
+    stuck = []
     # classes are also compared with gamma rates: both let customers differ
     compared = (heterogeneity, "gamma", "none") if heterogeneity.startswith("classes") else ()
     for kind in dict.fromkeys(compared or (heterogeneity, "none")):
         fitted = fit_repeat_stage(h, kind, **how)
         divergences += int(fitted.attrs.get("diverging", 0))
         samplers.append(str(fitted.attrs.get("sampler", how.get("sampler"))))
+        if fitted.attrs.get("dropped_chains"):
+            dropped = [int(c) + 1 for c in fitted.attrs["dropped_chains"]]
+            stuck.append(
+                f"{stage} ({kind}): chain{'s' if len(dropped) > 1 else ''} "
+                f"{', '.join(map(str, dropped))} of {shape[0]} settled in a poorer explanation "
+                f"of the customers (mean log-likelihood lower by {fitted.attrs['mode_gap']:,.0f}) "
+                + ("and are left out" if len(dropped) > 1 else "and is left out")
+            )
         for name in fitted.data_vars:
             values = fitted[name].values
             if values.shape[:2] != shape:  # an exact method's draws: align by thinning
@@ -306,11 +319,12 @@ def _add_repeat_fit(
     _put_constant(idata, h.to_dataset())
     idata.attrs["repeat"] = json.dumps(
         {"stage": stage, "heterogeneity": heterogeneity, "loo": loo,
-         "divergences": divergences, "customers": len(h),
+         "divergences": divergences, "customers": len(h), "stuck_chains": stuck,
          "sampler": "/".join(dict.fromkeys(samplers))}
     )  # fmt: skip
     notes = json.loads(idata.attrs.get("notes", "[]"))
     notes.append(f"{stage}: {loo_text(loo)}")
+    notes.extend(stuck)
     idata.attrs["notes"] = json.dumps(notes)
 
 
@@ -348,6 +362,7 @@ def _fit_counts(
     holdout: int,
     sampling: dict[str, Any],
     say: Callable[[str], None],
+    until: pd.Timestamp | None = None,
 ) -> FittedFunnel:
     from funnelsim.data.counts import load_counts
     from funnelsim.inference.count_fit import fit_counts
@@ -374,6 +389,26 @@ def _fit_counts(
         latent=tuple(spec.latent),
         campaigns=list(spec.campaigns) or None,
     )
+    if until is not None:  # a backtest's cutoff: the periods that start there are held out
+        holdout = int((counts.dates >= until).sum())
+        if counts.n_periods - holdout < 8 or holdout < 1:
+            first, last = counts.dates[8] if counts.n_periods > 8 else None, counts.dates[-1]
+            raise ScenarioError(
+                [
+                    Problem(
+                        ("--cutoff",),
+                        f"the cutoff {until:%Y-%m-%d} leaves {counts.n_periods - holdout} "
+                        f"periods to fit and {holdout} to compare",
+                        "a backtest of counts needs 8 periods before the cutoff and one after"
+                        + (
+                            f": choose a cutoff from {first:%Y-%m-%d} to {last:%Y-%m-%d}"
+                            if first is not None and first <= last
+                            else ""
+                        ),
+                    )
+                ],
+                str(data),
+            )
     if holdout and holdout > counts.n_periods - 8:
         raise ScenarioError(
             [

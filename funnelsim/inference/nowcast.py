@@ -24,6 +24,7 @@ Kalman filter that has read every count.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from funnelsim.errors import FunnelsimError
 from funnelsim.funnel import LOST
 from funnelsim.inference.fitted import FittedFunnel
 
-__all__ = ["Nowcast", "NowcastError", "nowcast"]
+__all__ = ["KnownCustomers", "Nowcast", "NowcastError", "nowcast"]
 
 _DAY = pd.Timedelta(days=1)
 #: customers per chunk (bounds memory at draws × chunk floats)
@@ -53,6 +54,8 @@ class Nowcast:
     occupancy: pd.DataFrame  # stage, last_seen, active_mean, active_p05, active_p95
     repeat_stage: str | None
     repeats_total: np.ndarray | None  # simulated repeats in the horizon, one per draw
+    occupancy_draws: np.ndarray | None = None  # (draws, stages): people in each stage
+    stages: tuple[str, ...] = ()  # the columns of occupancy_draws
 
 
 def _active_probability(
@@ -67,6 +70,68 @@ def _active_probability(
     stay = np.exp(-k * tau)
     gone = np.where(k > 0, mu / np.where(k > 0, k, 1.0) * -np.expm1(-k * tau), 0.0)
     return stay / (stay + gone)
+
+
+@dataclass
+class KnownCustomers:
+    """The known customers of a journey fit at the end of its data, for nowcasts and
+    forecasts: per customer (the rows of ``fit.last_events()``) their segment and stage
+    indices and days of silence ``tau``; with a customer-by-customer repeat stage, the
+    index of each customer's history (``where``, -1: none) and who is in that stage
+    (``mine``)."""
+
+    last: pd.DataFrame
+    seg: np.ndarray
+    stage: np.ndarray
+    tau: np.ndarray
+    silent: bool
+    model: Any = None  # the repeat stage's RepeatModel, or None
+    histories: Any = None  # its RepeatHistories
+    where: np.ndarray | None = None
+    mine: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, fit: FittedFunnel, model: Any = None) -> KnownCustomers:
+        """Raises :class:`NowcastError` for a fit that keeps no customers."""
+        last = fit.last_events()
+        if last is None:
+            raise NowcastError(
+                f"this {fit.kind} fit does not keep customers' last events, so it cannot be "
+                "nowcast customer by customer — refit an event log with `funnelsim fit DATA "
+                "--kind journeys` (fits made before funnelsim had nowcasts lack them too)"
+            )
+        end = pd.Timestamp(fit.data["end"])
+        stages = list(fit.stages)
+        seg_of = {s: i for i, s in enumerate(fit.segments)}
+        known = cls(
+            last=last,
+            seg=last["segment"].map(seg_of).fillna(0).to_numpy(dtype=np.int64),
+            stage=last["stage"].map({s: i for i, s in enumerate(stages)}).to_numpy(np.int64),
+            tau=((end - last["last_event"]) / _DAY).to_numpy(dtype=float).clip(min=0.0),
+            silent=fit.idata.attrs.get("drop_off", "silent") != "observed",
+        )
+        h = fit.repeat_histories() if model is not None else None
+        if h is not None:
+            ids = pd.Index(np.asarray(h.customer_id).astype(str))
+            known.model, known.histories = model, h
+            known.where = ids.get_indexer(last["customer_id"].astype(str))
+            known.mine = (known.where >= 0) & (known.stage == stages.index(h.stage))
+        return known
+
+    def p_active(
+        self, rates: np.ndarray, rows: slice = slice(None), p_repeat: np.ndarray | None = None
+    ) -> np.ndarray:
+        """P(still in their last stage) ``(draws, customers in rows)`` from the journey
+        rates ``(draws, G, S, S)``, the repeat stage's customers from ``p_repeat``
+        (the model's P(alive), ``(draws', histories)``, cycled over the draws)."""
+        stage = self.stage[rows]
+        p = _active_probability(rates, self.silent, self.seg[rows], stage, self.tau[rows])
+        p[:, stage == rates.shape[-1] - 1] = 0.0
+        if p_repeat is not None and self.mine is not None and self.where is not None:
+            mine, where = self.mine[rows], self.where[rows]
+            own = p_repeat[:, where[mine]]
+            p[:, mine] = own[np.arange(len(rates)) % len(own)]
+        return p
 
 
 def nowcast(
@@ -85,36 +150,20 @@ def nowcast(
     """
     if fit.kind == "counts":
         return _nowcast_counts(fit, draws, seed)
-    last = fit.last_events()
-    if last is None:
-        raise NowcastError(
-            f"this {fit.kind} fit does not keep customers' last events, so it cannot be "
-            "nowcast customer by customer — refit an event log with `funnelsim fit DATA "
-            "--kind journeys` (fits made before funnelsim had nowcasts lack them too)"
-        )
     rng = np.random.default_rng(seed)
-    end = pd.Timestamp(fit.data["end"])
     all_rates = fit.rate_draws()
     pick = np.linspace(0, len(all_rates) - 1, min(draws, len(all_rates))).round().astype(int)
     rates = all_rates[pick]
-    silent = fit.idata.attrs.get("drop_off", "silent") != "observed"
     stages = list(fit.stages)
-    seg_of = {s: i for i, s in enumerate(fit.segments)}
-    seg = last["segment"].map(seg_of).fillna(0).to_numpy(dtype=np.int64)
-    stage = last["stage"].map({s: i for i, s in enumerate(stages)}).to_numpy(dtype=np.int64)
-    tau = ((end - last["last_event"]) / _DAY).to_numpy(dtype=float).clip(min=0.0)
-    lost = stage == len(stages) - 1
+    model = fit.repeat_model(max_draws=len(pick)) if fit.repeat_info else None
+    known = KnownCustomers.of(fit, model)
+    last, stage, tau, end = known.last, known.stage, known.tau, pd.Timestamp(fit.data["end"])
 
-    repeat_stage: str | None = None
+    h = known.histories
+    repeat_stage = h.stage if h is not None else None
     p_repeat = exp_repeat = None
-    where = np.zeros(0, np.int64)
     repeats_total = None
-    h = fit.repeat_histories()
-    if h is not None:
-        repeat_stage = h.stage
-        model = fit.repeat_model(max_draws=len(pick))
-        ids = pd.Index(np.asarray(h.customer_id).astype(str))
-        where = ids.get_indexer(last["customer_id"].astype(str))
+    if h is not None and model is not None:
         p_repeat = model.p_alive(h)  # (D', n_h)
         exp_repeat = model.expected_repeats(h, horizon).mean(axis=0)
         repeats_total = model.simulate(h, horizon, rng).sum(axis=1)
@@ -124,13 +173,7 @@ def nowcast(
     occupancy = np.zeros((len(pick), len(stages)))
     for lo in range(0, n, _CHUNK):
         sl = slice(lo, lo + _CHUNK)
-        p = _active_probability(rates, silent, seg[sl], stage[sl], tau[sl])
-        p[:, lost[sl]] = 0.0
-        if p_repeat is not None:
-            w = where[sl]
-            mine = (w >= 0) & (stage[sl] == stages.index(str(repeat_stage)))
-            own = p_repeat[:, w[mine]]
-            p[:, mine] = own[np.arange(len(pick)) % len(own)]
+        p = known.p_active(rates, sl, p_repeat)
         p_active[sl] = p.mean(axis=0)
         there = rng.random(p.shape) < p
         onehot = np.zeros((p.shape[1], len(stages)))
@@ -149,7 +192,8 @@ def nowcast(
     )
     if len(fit.segments) == 1:
         customers = customers.drop(columns="segment")
-    if h is not None and exp_repeat is not None:
+    if h is not None and exp_repeat is not None and known.where is not None:
+        where = known.where
         has = where >= 0
         reps = np.full(n, np.nan)
         reps[has] = h.x[where[has]]
@@ -176,6 +220,8 @@ def nowcast(
         occupancy=pd.DataFrame(rows),
         repeat_stage=repeat_stage,
         repeats_total=repeats_total,
+        occupancy_draws=occupancy,
+        stages=tuple(stages),
     )
 
 
@@ -203,4 +249,6 @@ def _nowcast_counts(fit: FittedFunnel, draws: int, seed: int | None) -> Nowcast:
         occupancy=pd.DataFrame(rows),
         repeat_stage=None,
         repeats_total=None,
+        occupancy_draws=np.asarray(occ, dtype=float),
+        stages=tuple(stages),
     )

@@ -326,12 +326,49 @@ def fit_repeat_stage(
         dim = [d for d in post["stage_exit_rate"].dims if d not in ("chain", "draw")][0]
         post = post.rename({dim: "exit"}).assign_coords(exit=list(h.targets))
     post = post.drop_vars([v for v in post.coords if v not in ("chain", "draw", "exit", "class")])
-    div = 0
+    by_chain = np.zeros(post.sizes["chain"], dtype=int)
     stats = getattr(idata, "sample_stats", None)
     if stats is not None and "diverging" in stats:
-        div = int(stats["diverging"].values.sum())
-    post.attrs = {"diverging": div, "sampler": str(idata.attrs.get("sampler", sampler))}
+        by_chain = stats["diverging"].values.reshape(post.sizes["chain"], -1).sum(axis=1)
+    post.attrs = {
+        "diverging": int(by_chain.sum()),
+        "sampler": str(idata.attrs.get("sampler", sampler)),
+    }
+    if kind == "classes" and post.sizes["chain"] > 1:
+        post = _drop_stuck_chains(post, h, heterogeneity)
+        kept = [c for c in range(len(by_chain)) if c not in post.attrs.get("dropped_chains", [])]
+        post.attrs["diverging"] = int(by_chain[kept].sum())  # the kept chains' own
     return post
+
+
+#: a chain whose mean log-likelihood is this much below the best chain's (and 5 of its
+#: posterior sd) sits in a poorer local mode of a mixture: its posterior mass is
+#: smaller by a factor of about e^gap
+MODE_GAP = 10.0
+
+
+def _drop_stuck_chains(post: xr.Dataset, h: RepeatHistories, kind: str) -> xr.Dataset:
+    """A mixture of classes can have more than one explanation of the same customers
+    (e.g. a class that never comes back). Chains that settled in a clearly poorer one
+    (mean total log-likelihood more than :data:`MODE_GAP`, and 5 posterior sd, below
+    the best chain's) are left out and recorded in ``attrs["dropped_chains"]`` with
+    the gap in ``attrs["mode_gap"]``."""
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    total = RepeatModel(post, kind).loglik(h).sum(axis=1).reshape(n_chain, n_draw)
+    means, sds = total.mean(axis=1), total.std(axis=1)
+    best = int(means.argmax())
+    gap = means[best] - means
+    drop = [c for c in range(n_chain) if gap[c] > max(MODE_GAP, 5.0 * max(sds[best], sds[c]))]
+    if not drop:
+        return post
+    keep = [c for c in range(n_chain) if c not in drop]
+    attrs = dict(post.attrs) | {
+        "dropped_chains": drop,
+        "mode_gap": float(gap[drop].min()),
+    }
+    out = post.isel(chain=keep).assign_coords(chain=np.arange(len(keep)))
+    out.attrs = attrs
+    return out
 
 
 #: posterior variable → parameter, per model

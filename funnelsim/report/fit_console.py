@@ -223,7 +223,73 @@ def print_nowcast(result, console: Console) -> None:  # noqa: ANN001 - Nowcast
         )
 
 
-def print_backtest(bt, console: Console, period_days: float = 7.0) -> None:  # noqa: ANN001
+def print_rolling_backtest(bts, console: Console) -> None:  # noqa: ANN001
+    """A rolling backtest: per stage and cutoff, the forecast total against what
+    happened (all customers), then each stage's mean absolute error and how often the
+    interval held the truth."""
+    from funnelsim.inference.backtest import rolling_tables
+
+    totals, _ = rolling_tables(bts)
+    rows = totals[totals["cohort"] == "all"]
+    title = f"Rolling backtest: {len(bts)} cutoffs, entries after each"
+    table = Table(title=title, title_justify="left", box=None, min_width=min(len(title), 78))
+    for name, justify in (("entries into", "left"), ("cutoff", "left"), ("days", "right"),
+                          ("forecast", "right"), ("90% interval", "right"),
+                          ("actual", "right"), ("error", "right")):  # fmt: skip
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    summary = []
+    for stage in dict.fromkeys(rows["stage"]):
+        mine = rows[rows["stage"] == stage]
+        if (mine["actual"] == 0).all() and (mine["forecast_mean"] < 0.5).all():
+            continue
+        errors, inside = [], 0
+        for k, rec in enumerate(mine.itertuples()):
+            err = rec.forecast_mean / rec.actual - 1 if rec.actual else float("nan")
+            ok = rec.forecast_p05 <= rec.actual <= rec.forecast_p95
+            inside += ok
+            if not np.isnan(err):
+                errors.append(abs(err))
+            table.add_row(
+                f"[bold]{escape(stage)}[/]" if k == 0 else "",
+                str(rec.cutoff),
+                f"{rec.days:g}",
+                f"{rec.forecast_mean:,.0f}",
+                f"{rec.forecast_p05:,.0f} – {rec.forecast_p95:,.0f}",
+                f"{rec.actual:,.0f}" + ("" if ok else " [yellow]✗[/]"),
+                "" if np.isnan(err) else f"{err:+.1%}",
+            )
+        mae = f"mean abs error {np.mean(errors):.1%}" if errors else "no entries"
+        summary.append(f"{escape(stage)}: {mae}, truth inside the interval {inside} of {len(mine)}")
+    console.print(table)
+    for line in summary:
+        console.print("• " + line)
+    console.print(
+        "[dim]Forecasts use the fit's base rates (campaign lifts are left out) and a "
+        "steady arrival rate.[/]"
+    )
+
+
+def _backtest_note(kind: str) -> str:
+    if kind == "counts":
+        return (
+            "Counts do not say who is who: the held-out periods are forecast from where "
+            "the Kalman filter leaves the funnel, with the fitted campaign effects and spend."
+        )
+    if kind == "snapshots":
+        return (
+            "Known customers' later snapshots, each customer moved from their last "
+            "snapshot before the cutoff; snapshots do not record arrivals, so new "
+            "customers are not forecast."
+        )
+    return (
+        "Forecasts use the fit's base rates (campaign lifts are left out) and a steady "
+        "arrival rate."
+    )
+
+
+def print_backtest(  # noqa: ANN001 - a Backtest
+    bt, console: Console, period_days: float = 7.0, kind: str = "journeys"
+) -> None:
     """Forecast against what happened, per stage and cohort; interval coverage per period."""
     from funnelsim.inference.backtest import coverage
 
@@ -233,36 +299,40 @@ def print_backtest(bt, console: Console, period_days: float = 7.0) -> None:  # n
         f"to {bt.end:%Y-%m-%d}"
     )
     table = Table(title=title, title_justify="left", box=None, min_width=min(len(title), 78))
-    table.add_column("entries into", no_wrap=True)
+    table.add_column("snapshots in" if kind == "snapshots" else "entries into", no_wrap=True)
     table.add_column("forecast", justify="right", no_wrap=True)
     table.add_column("90% interval", justify="right", no_wrap=True)
     table.add_column("actual", justify="right", no_wrap=True)
     table.add_column("error", justify="right", no_wrap=True)
     labels = {"all": None, "known": "  customers known by then", "new": "  new customers"}
     totals = bt.totals
+    cohorts = list(dict.fromkeys(totals["cohort"]))
+    main = "all" if "all" in cohorts else cohorts[0]
     for stage in dict.fromkeys(totals["stage"]):
         rows = totals[totals["stage"] == stage].set_index("cohort")
-        if rows.loc["all", "actual"] == 0 and rows.loc["all", "forecast_mean"] < 0.5:
+        if rows.loc[main, "actual"] == 0 and rows.loc[main, "forecast_mean"] < 0.5:
             continue
-        for cohort in ("all", "known", "new"):
+        for cohort in [main] + [c for c in ("known", "new") if c in cohorts and c != main]:
             rec = rows.loc[cohort]
-            if cohort != "all" and rec["actual"] == 0 and rec["forecast_mean"] < 0.5:
+            if cohort != main and rec["actual"] == 0 and rec["forecast_mean"] < 0.5:
                 continue
             err = (rec["forecast_mean"] / rec["actual"] - 1) if rec["actual"] else float("nan")
             inside = rec["forecast_p05"] <= rec["actual"] <= rec["forecast_p95"]
             table.add_row(
-                f"[bold]{escape(stage)}[/]" if cohort == "all" else labels[cohort],
+                f"[bold]{escape(stage)}[/]" if cohort == main else labels[cohort],
                 f"{rec['forecast_mean']:,.0f}",
                 f"{rec['forecast_p05']:,.0f} – {rec['forecast_p95']:,.0f}",
                 f"{rec['actual']:,.0f}" + ("" if inside else " [yellow]✗[/]"),
                 "" if np.isnan(err) else f"{err:+.1%}",
             )
     console.print(table)
-    cells = bt.periods[bt.periods["cohort"] == "all"]
+    cells = bt.periods[bt.periods["cohort"] == main]
     cells = cells[(cells["actual"] > 0) | (cells["forecast_mean"] >= 0.5)]
+    what = "Snapshots" if kind == "snapshots" else "Entries"
     console.print(
-        f"Entries per stage and {period_days:g}-day period inside their 90% interval: "
-        f"[bold]{coverage(cells):.0%}[/] of {len(cells)} (✗: a total outside its interval)"
+        f"{what} per stage and {period_days:g}-day period inside their 90% interval: "
+        f"[bold]{coverage(cells, main):.0%}[/] of {len(cells)} (✗: a total outside its "
+        "interval)"
     )
     if bt.homogeneous is not None:
         stage = bt.fit.repeat_info["stage"]
@@ -276,7 +346,4 @@ def print_backtest(bt, console: Console, period_days: float = 7.0) -> None:  # n
                 f"everyone alike {hom['forecast_mean']:,.0f} "
                 f"({hom['forecast_mean'] / actual - 1:+.1%}), actual {actual:,.0f}"
             )
-    console.print(
-        "[dim]Forecasts use the fit's base rates (campaign lifts are left out) and a "
-        "steady arrival rate.[/]"
-    )
+    console.print(f"[dim]{_backtest_note(kind)}[/]")

@@ -126,9 +126,12 @@ def _resolve_fit(raw: dict, base: Path) -> tuple[Any, list[Problem]]:
     return fit, problems
 
 
-def _resolve_population_fit(raw: dict, base: Path, fit: Any) -> list[Problem]:
+def _resolve_population_fit(
+    raw: dict, base: Path, fit: Any, keep: dict | None = None
+) -> list[Problem]:
     """``population: {from_fit: FIT.nc}``: put the nowcast's expected occupancy of each
-    stage in ``population.initial`` (checked against the scenario's funnel and start)."""
+    stage in ``population.initial`` (checked against the scenario's funnel and start);
+    ``keep["start"]`` receives ``(the fit, its nowcast)`` for per-replicate starts."""
     population = raw.get("population")
     if not isinstance(population, Mapping) or population.get("from_fit") is None:
         return []
@@ -192,6 +195,8 @@ def _resolve_population_fit(raw: dict, base: Path, fit: Any) -> list[Problem]:
     raw["population"] = {k: v for k, v in population.items() if k != "from_fit"} | {
         "initial": initial
     }
+    if keep is not None:
+        keep["start"] = (source, now)
     return []
 
 
@@ -215,7 +220,12 @@ def collect_problems(
 
 
 def _collect(
-    raw: Any, base: Path, lines: LineMap, label: str, found: Sequence[Problem] = ()
+    raw: Any,
+    base: Path,
+    lines: LineMap,
+    label: str,
+    found: Sequence[Problem] = (),
+    start: dict | None = None,
 ) -> tuple[list[Problem], Any]:
     """:func:`collect_problems`, and the fit the scenario names (None without one); a
     fit replaces ``raw["funnel"]`` by its funnel."""
@@ -232,7 +242,7 @@ def _collect(
         ], None
     fit, fit_problems = _resolve_fit(raw, base)
     problems = list(found) + fit_problems + _resolve_funnel(raw, base, lines, label)
-    starting = [] if problems else _resolve_population_fit(raw, base, fit)
+    starting = [] if problems else _resolve_population_fit(raw, base, fit, start)
     if (fit_problems and "funnel" not in raw) or starting:  # later checks would only echo them
         problems += starting
         located = dict.fromkeys(_locate(p, lines, label) for p in problems)
@@ -257,12 +267,14 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     label = str(path)
     raw, lines, duplicates = read_yaml_with_problems(path, label=label)
-    problems, fit = _collect(raw, path.parent, lines, label, duplicates)
+    start: dict = {}
+    problems, fit = _collect(raw, path.parent, lines, label, duplicates, start)
     if problems:
         raise ScenarioError(problems, label)
     scenario = Scenario.model_validate(raw)
     scenario._source = path
     scenario._fit = fit
+    scenario._start = start.get("start")
     scenario._lines = lines
     return scenario
 

@@ -123,6 +123,7 @@ def plans(scenario: Scenario) -> dict[str, Scenario]:
         variant = Scenario.model_validate(variant_raw(raw, name))
         variant._source = scenario._source
         variant._fit = scenario._fit
+        variant._start = scenario._start
         out[name] = variant
     return out
 
@@ -179,9 +180,14 @@ def run(
         if plan._fit is not None:  # replicate r runs with posterior draw r
             from funnelsim.inference.forecast import fitted_model
 
-            models[name] = fitted_model(plan, replicates, engine_name)
+            models[name] = fitted_model(plan, replicates, engine_name, seed)
         else:
             models[name] = compile_scenario(plan, engine=engine_name)
+            if plan._start is not None and engine_name == "counts":
+                from funnelsim.inference.forecast import start_draws
+
+                start = start_draws(models[name], plan._start, None, replicates, True, seed)
+                models[name] = models[name].with_replicate_initial(start)
         runs[name] = runner.run(models[name], replicates, seed, progress, stream=0 if crn else k)
         if record_journeys:
             from funnelsim.engines.agents import AgentEngine, journeys_frame

@@ -435,6 +435,8 @@ class Scenario(_Strict):
     _source: Path | None = PrivateAttr(None)
     #: the loaded fit (a FittedFunnel) when the scenario says `fit:`
     _fit: Any = PrivateAttr(None)
+    # (FittedFunnel, Nowcast) of `population: {from_fit}`, None without
+    _start: Any = PrivateAttr(None)
     #: line of each key path in the file(s) it was loaded from (for located warnings)
     _lines: dict[tuple[str | int, ...], tuple[str, int]] = PrivateAttr(default_factory=dict)
 
