@@ -661,12 +661,6 @@ def backtest(
     per cutoff (DIR/fit-DATE.nc)."""
     from funnelsim.io import atomic_folder, check_output_folder
 
-    if kind != FitKind.journeys and (len(cutoff) > 1 or every is not None):
-        err.print(
-            f"[bold red]✗ rolling backtests are for event logs: give one --cutoff with "
-            f"--kind {kind.value}[/]"
-        )
-        raise typer.Exit(code=2)
     if data.suffix.lower() not in (".csv", ".parquet"):
         err.print(f"[bold red]✗ {escape(str(data))}: the data must be a .csv or .parquet file[/]")
         raise typer.Exit(code=2)
@@ -678,34 +672,21 @@ def backtest(
             from funnelsim.inference import backtest as bt_mod
 
             check_output_folder(output, force=force, by="backtest", names=names)
-            options = dict(
+            options: dict[str, Any] = dict(
                 columns=columns, stage_map=stage_map, funnel=funnel,
                 sampler=sampler.value, draws=draws, tune=tune, chains=chains, seed=seed,
                 progress=not quiet,
             )  # fmt: skip
             if kind == FitKind.counts:
-                bts = [
-                    bt_mod.backtest_counts(
-                        data, cutoff[0], horizon=horizon, on_phase=reading.phase,
-                        fit_options=options | {"spend": spend, "priors": priors},
-                    )
-                ]  # fmt: skip
-            elif kind == FitKind.snapshots:
-                bts = [
-                    bt_mod.backtest_snapshots(
-                        data, cutoff[0], horizon=horizon, period_days=period_days, seed=seed,
-                        fit_options=options, on_phase=reading.phase,
-                    )
-                ]  # fmt: skip
-            else:
-                bts = bt_mod.rolling_backtest(
-                    data, cutoff, horizon=horizon, every=every, period_days=period_days,
-                    seed=seed, on_phase=reading.phase,
-                    fit_options=options | dict(
-                        heterogeneity=heterogeneity, repeat_stage=repeat_stage,
-                        on_read=reading.update,
-                    ),
-                )  # fmt: skip
+                options |= {"spend": spend, "priors": priors}
+            elif kind == FitKind.journeys:
+                options |= dict(
+                    heterogeneity=heterogeneity, repeat_stage=repeat_stage, on_read=reading.update
+                )
+            bts = bt_mod.rolling_backtests(
+                kind.value, data, cutoff, every=every, horizon=horizon, period_days=period_days,
+                seed=seed, fit_options=options, on_phase=reading.phase,
+            )  # fmt: skip
             reading.stop()
             rolling = len(bts) > 1
             if rolling:
@@ -715,7 +696,7 @@ def backtest(
             with atomic_folder(output, force=force, by="backtest") as tmp:
                 if rolling:
                     totals, periods = bt_mod.rolling_tables(bts)
-                    figure = bt_mod.rolling_figure(bts)
+                    figure = bt_mod.rolling_figure(bts, kind.value)
                 else:
                     totals, periods = bts[0].totals, bts[0].periods
                     figure = (
@@ -736,7 +717,7 @@ def backtest(
         from funnelsim.report.fit_console import print_backtest, print_rolling_backtest
 
         if len(bts) > 1:
-            print_rolling_backtest(bts, out)
+            print_rolling_backtest(bts, out, kind.value)
         else:
             print_backtest(bts[0], out, _period_of(bts[0], period_days), kind.value)
     out.print(f"[green]✓[/] wrote {escape(str(output))}/ ({', '.join(names)})")

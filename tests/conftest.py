@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pymc  # noqa: F401 - see below
 import pytest
 
 from funnelsim.funnel import Funnel
 
+# PyMC's log handler keeps the stderr of the moment PyMC is first imported. Importing
+# it here, before any test captures the streams, keeps a CLI test that imports it
+# first from leaving a closed stream behind for the next one that samples.
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 

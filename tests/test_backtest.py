@@ -269,6 +269,37 @@ def test_a_backtest_of_crm_snapshots(tmp_path: Path) -> None:
     assert (out / "backtest.png").stat().st_size > 10_000 and (out / "fit.nc").is_file()
 
 
+def test_a_rolling_backtest_of_crm_snapshots(tmp_path: Path) -> None:
+    """Two cutoffs of snapshots, judged on the 42 days after each: one row per cutoff
+    and stage (cohort ``known``), the actual counts recounted, a fit per cutoff."""
+    from tests.test_fit_snapshots import write_crm_example
+
+    frame, data, funnel = write_crm_example(tmp_path)
+    out = tmp_path / "bt"
+    result = runner.invoke(
+        app,
+        ["backtest", str(data), "--kind", "snapshots", "--funnel", str(funnel),
+         "--cutoff", "2026-02-01", "--cutoff", "2026-03-01", "--horizon", "42",
+         "--period-days", "14", "--sampler", "pymc", "--draws", "500", "--tune", "500",
+         "--chains", "2", "--seed", "4", "-o", str(out)],
+        terminal_width=80,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Rolling backtest: 2 cutoffs" in text and "snapshots in" in text
+    totals = pd.read_csv(out / "backtest.csv")
+    assert set(totals["cohort"]) == {"known"} and set(totals["days"]) == {42.0}
+    for cut in ("2026-03-01", "2026-02-01"):
+        start = pd.Timestamp(cut)
+        seen = frame[frame["date"] <= start]["customer_id"].unique()
+        window = frame[(frame["date"] > start) & (frame["date"] <= start + pd.Timedelta(days=42))]
+        window = window[window["customer_id"].isin(seen) & (window["stage"] != "lost")]
+        got = totals[totals["cutoff"] == cut].set_index("stage")["actual"]
+        want = window.groupby("stage").size().reindex(got.index).fillna(0)
+        assert got.to_dict() == want.to_dict()
+        assert (out / f"fit-{cut}.nc").is_file()
+
+
 @pytest.mark.parametrize(
     ("cutoff", "message"),
     [

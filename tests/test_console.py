@@ -198,3 +198,20 @@ def test_the_plan_named_best_is_the_one_most_often_most_profitable():
     flat = " ".join(render(rows, Run("t", 10)).split())
     assert "win_back is possibly the most profitable plan: the best in 60% of 10" in flat
     assert "too close to call: trial is the best in 40%" in flat
+
+
+def test_repeat_purchases_are_conversions_per_person_not_a_rate_over_100_percent():
+    """A funnel whose goal repeats converts each person more than once: the row says
+    conversions per person (2.59), not a "conversion rate" of 259%."""
+    from funnelsim.report.console import print_totals
+
+    rows = [("conversions", 2467.0, 2310.0, 2641.0), ("conversion_rate", 2.59, 2.43, 2.77)]
+    summary = pd.DataFrame(rows, columns=["metric", "mean", "p05", "p95"])
+    console = Console(width=80, record=True, color_system=None)
+    print_totals(console, summary, Run("shop", 200))
+    text = " ".join(console.export_text().split())
+    assert "conversions per person │ 2.59 │ 2.43 – 2.77" in text and "259" not in text
+    once = summary.assign(mean=[1103.0, 0.034], p05=[1050.0, 0.033], p95=[1157.0, 0.036])
+    console = Console(width=80, record=True, color_system=None)
+    print_totals(console, once, Run("shop", 200))
+    assert "conversion rate │ 3.4% │ 3.3% – 3.6%" in " ".join(console.export_text().split())

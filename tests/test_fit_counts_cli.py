@@ -178,6 +178,15 @@ def test_a_backtest_of_counts_needs_weeks_on_both_sides(tmp_path: Path) -> None:
         assert not out.exists()
 
 
+def test_rolling_cutoffs_of_counts_stop_where_a_whole_horizon_is_left() -> None:
+    from funnelsim.inference.backtest import _data_end, rolling_cutoffs
+
+    end = _data_end("counts", DATA / "counts.csv", {"funnel": str(DATA / "funnel.yaml")})
+    assert end == pd.Timestamp("2025-12-29")  # the last week starts on 2025-12-22
+    cuts = rolling_cutoffs("2025-09-01", 28.0, end, 56.0)
+    assert [f"{c:%Y-%m-%d}" for c in cuts] == ["2025-09-01", "2025-09-29", "2025-10-27"]
+
+
 def test_the_model_and_its_numpy_twin_agree() -> None:
     """The PyTensor graph the sampler uses and the numpy recursion that computes
     contributions and forecasts give the same expected counts at random parameters."""

@@ -23,7 +23,7 @@ cohort (``known``, ``new``, ``all``) and period.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,9 +263,10 @@ def rolling_backtest(
     on_phase: Callable[[str], None] | None = None,
 ) -> list[Backtest]:
     """:func:`backtest_journeys` at each of ``cutoffs`` (or, with ``every``, from the
-    first cutoff every ``every`` days while a whole ``horizon`` is left), reading the
-    log once. With a ``horizon`` every cutoff is judged over the same number of days
-    (cut short only by the end of the data), so the errors over time are comparable."""
+    first cutoff every ``every`` days while a whole ``horizon`` is left). What happened
+    is read once; each cutoff's fit reads the log up to it. With a ``horizon`` every
+    cutoff is judged over the same number of days (cut short only by the end of the
+    data), so the errors over time are comparable."""
     from funnelsim.data.events import read_events
     from funnelsim.inference.api import fit_history
 
@@ -294,6 +295,73 @@ def rolling_backtest(
         say(f"forecasting {days:.0f} days after the cutoff, {draws} draws …")
         out.append(_one_backtest(fit, rows, cut, stop, days, period_days, draws, seed))
     return out
+
+
+def rolling_backtests(
+    kind: str,
+    data: str | Path,
+    cutoffs: Sequence[str | pd.Timestamp],
+    *,
+    every: float | None = None,
+    horizon: float | None = None,
+    period_days: float = 7.0,
+    draws: int = 200,
+    seed: int | None = None,
+    fit_options: dict[str, Any] | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> list[Backtest]:
+    """A backtest of ``kind`` data (``journeys``, ``snapshots`` or ``counts``) at each of
+    ``cutoffs``, or with ``every`` from the first one every ``every`` days while a whole
+    ``horizon`` (default :data:`MIN_DAYS`) of data is left after it; one fit per cutoff."""
+    options = dict(fit_options or {})
+    if kind == "journeys":
+        return rolling_backtest(
+            data, cutoffs, horizon=horizon, every=every, period_days=period_days, draws=draws,
+            seed=seed, fit_options=options, on_phase=on_phase,
+        )  # fmt: skip
+    label = str(data)
+    cuts = [_parse_cutoff(cutoff, label) for cutoff in cutoffs]
+    _check_horizon(horizon, label)
+    if every is not None:
+        cuts = rolling_cutoffs(cuts[0], every, _data_end(kind, data, options), horizon)
+    out: list[Backtest] = []
+    for cut in sorted(set(cuts)):
+        if kind == "counts":
+            bt = backtest_counts(data, cut, horizon=horizon, fit_options=options, on_phase=on_phase)
+        else:
+            bt = backtest_snapshots(
+                data, cut, horizon=horizon, period_days=period_days, draws=draws, seed=seed,
+                fit_options=options, on_phase=on_phase,
+            )  # fmt: skip
+        if all(b.cutoff != bt.cutoff for b in out):  # counts: two cutoffs in one period
+            out.append(bt)
+    return out
+
+
+def _data_end(kind: str, data: str | Path, options: Mapping[str, Any]) -> pd.Timestamp:
+    """The end of snapshot or count data (counts: the end of the last period)."""
+    if kind == "snapshots":
+        from funnelsim.data.snapshots import read_snapshots
+
+        frame = read_snapshots(
+            data, columns=options.get("columns"), stage_map=options.get("stage_map")
+        )
+        return pd.Timestamp(frame["date"].max())
+    from funnelsim.data.counts import read_counts
+    from funnelsim.funnel import Funnel
+    from funnelsim.inference.api import load_funnel_file
+
+    funnel = options.get("funnel")
+    if funnel is None:
+        raise _problem(
+            "--funnel", "fitting counts needs the funnel's structure",
+            "give --funnel FUNNEL.yaml: its stages and edges", str(data),
+        )  # fmt: skip
+    structure = funnel if isinstance(funnel, Funnel) else load_funnel_file(funnel)
+    frame = read_counts(data, stages=list(structure.stages), columns=options.get("columns"))
+    periods = pd.DatetimeIndex(sorted(frame["period"].unique()))
+    step = periods[1] - periods[0] if len(periods) > 1 else _DAY
+    return periods[-1] + step
 
 
 def _check_horizon(horizon: float | None, label: str) -> None:
@@ -359,6 +427,11 @@ def _one_backtest(
         fit=fit,
         homogeneous=tables["none"][0] if "none" in tables else None,
     )
+
+
+def main_cohort(totals: pd.DataFrame) -> str:
+    """The cohort a backtest is judged on: ``all``, or ``known`` for snapshots."""
+    return "all" if (totals["cohort"] == "all").any() else str(totals["cohort"].iloc[0])
 
 
 def rolling_tables(bts: Sequence[Backtest]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -471,14 +544,15 @@ def _stage_panels(rows: pd.DataFrame, figure: Any) -> tuple[list[str], Any, int,
     return shown, fig, n_rows, cols
 
 
-def rolling_figure(bts: Sequence[Backtest]) -> Any:
+def rolling_figure(bts: Sequence[Backtest], kind: str = "journeys") -> Any:
     """A rolling backtest: for each stage, the forecast total after each cutoff (mean
-    and 90% interval) against what happened, all customers."""
+    and 90% interval) against what happened (all customers; snapshots: known ones)."""
     import matplotlib.dates as mdates
     from matplotlib.figure import Figure
 
+    what = "snapshots in the stage" if kind == "snapshots" else "entries"
     totals, _ = rolling_tables(bts)
-    rows = totals[totals["cohort"] == "all"]
+    rows = totals[totals["cohort"] == main_cohort(totals)]
     shown, fig, n_rows, cols = _stage_panels(rows, Figure)
     days = sorted(set(rows["days"].round(1)))
     span = f"{days[0]:g} days" if len(days) == 1 else f"{days[0]:g}–{days[-1]:g} days"
@@ -492,7 +566,7 @@ def rolling_figure(bts: Sequence[Backtest]) -> Any:
                     label="forecast: mean, 90% interval")  # fmt: skip
         ax.plot(x, mine["actual"], "D", color="#222222", ms=4, label="what happened")
         ax.set_title(stage, fontsize=10)
-        ax.set_ylabel("entries after the cutoff", fontsize=8)
+        ax.set_ylabel(f"{what} after the cutoff", fontsize=8)
         ax.set_xlabel("cutoff", fontsize=8)
         top = max(float(mine["forecast_p95"].max()), float(mine["actual"].max()), 1.0)
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
@@ -502,10 +576,9 @@ def rolling_figure(bts: Sequence[Backtest]) -> Any:
         ax.margins(x=0.15)
         ax.grid(alpha=0.25)
         if k == 0:
-            ax.legend(fontsize=7, loc="lower left", frameon=False)
-    fig.suptitle(
-        f"Rolling backtest: {len(bts)} cutoffs, entries in the {span} after each", fontsize=11
-    )
+            ax.legend(fontsize=7, loc="best", frameon=False)
+    fig.suptitle(f"Rolling backtest: {len(bts)} cutoffs, {what} in the {span} after each",
+                 fontsize=11)  # fmt: skip
     return fig
 
 

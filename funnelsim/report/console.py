@@ -119,9 +119,18 @@ def print_totals(console: Console, summary: pd.DataFrame, run: Run) -> None:
         metric = str(row.metric)
         if metric in ECONOMIC_METRICS and not (row.mean == row.mean and row.mean != 0):
             continue  # no economics or no spend in this scenario: nothing to show
-        cells = [escape(metric_name(metric, churned, short=True)), _value(metric, float(row.mean))]
+        name = metric_name(metric, churned, short=True)
+        top = float(row.mean if run.point else row.p95)
+        per_person = metric == "conversion_rate" and top > 1.0  # repeats: more than one each
+        if per_person:
+            name = "conversions per person"
+
+        def show(v: float, metric: str = metric, per_person: bool = per_person) -> str:
+            return f"{v:,.2f}" if per_person else _value(metric, v)
+
+        cells = [escape(name), show(float(row.mean))]
         if not run.point:
-            cells.append(f"{_value(metric, float(row.p05))} – {_value(metric, float(row.p95))}")
+            cells.append(f"{show(float(row.p05))} – {show(float(row.p95))}")
         table.add_row(*cells)
     console.print(table)
     if run.point:

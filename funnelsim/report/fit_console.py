@@ -223,17 +223,18 @@ def print_nowcast(result, console: Console) -> None:  # noqa: ANN001 - Nowcast
         )
 
 
-def print_rolling_backtest(bts, console: Console) -> None:  # noqa: ANN001
+def print_rolling_backtest(bts, console: Console, kind: str = "journeys") -> None:  # noqa: ANN001
     """A rolling backtest: per stage and cutoff, the forecast total against what
     happened (all customers), then each stage's mean absolute error and how often the
     interval held the truth."""
-    from funnelsim.inference.backtest import rolling_tables
+    from funnelsim.inference.backtest import main_cohort, rolling_tables
 
     totals, _ = rolling_tables(bts)
-    rows = totals[totals["cohort"] == "all"]
+    rows = totals[totals["cohort"] == main_cohort(totals)]
     title = f"Rolling backtest: {len(bts)} cutoffs, entries after each"
     table = Table(title=title, title_justify="left", box=None, min_width=min(len(title), 78))
-    for name, justify in (("entries into", "left"), ("cutoff", "left"), ("days", "right"),
+    first = "snapshots in" if kind == "snapshots" else "entries into"
+    for name, justify in ((first, "left"), ("cutoff", "left"), ("days", "right"),
                           ("forecast", "right"), ("90% interval", "right"),
                           ("actual", "right"), ("error", "right")):  # fmt: skip
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
@@ -263,10 +264,7 @@ def print_rolling_backtest(bts, console: Console) -> None:  # noqa: ANN001
     console.print(table)
     for line in summary:
         console.print("• " + line)
-    console.print(
-        "[dim]Forecasts use the fit's base rates (campaign lifts are left out) and a "
-        "steady arrival rate.[/]"
-    )
+    console.print(f"[dim]{_backtest_note(kind)}[/]")
 
 
 def _backtest_note(kind: str) -> str:
